@@ -1,0 +1,87 @@
+"""Serving checkpoints: safetensors weights with the generator config in the file's metadata.
+
+Nothing is ever unpickled, so a checkpoint from an untrusted source cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from model.config import GeneratorConfig
+from model.generator import Generator
+
+FORMAT = "exposure-generator/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or does not describe a generator."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about itself, besides its weights."""
+
+    path: Path
+    config: GeneratorConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def save_generator(
+    path: str | Path, generator: Generator, metadata: dict[str, Any] | None = None
+) -> None:
+    """Writes the generator's weights and config (plus JSON-serialisable metadata) to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
+    header = {
+        "format": FORMAT,
+        "generator_config": generator.config.to_json(),
+        "metadata": json.dumps(metadata or {}, sort_keys=True),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=header)
+    # Atomic replace: a reader (the service, a resume) never sees a half-written file.
+    tmp.replace(path)
+
+
+def read_info(path: str | Path) -> CheckpointInfo:
+    """Reads only the header of a checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise CheckpointError(f"{path} is not a safetensors file: {exc}") from exc
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a generator checkpoint (format {FORMAT!r} expected)")
+    try:
+        config = GeneratorConfig.from_json(header["generator_config"])
+        metadata = json.loads(header.get("metadata", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path} has an invalid generator config: {exc}") from exc
+    return CheckpointInfo(path=path, config=config, metadata=metadata)
+
+
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Generator, CheckpointInfo]:
+    """Rebuilds the generator from its config, loads its weights on `device`, in eval mode."""
+    info = read_info(path)
+    generator = Generator(info.config)
+    try:
+        state = load_file(str(info.path), device="cpu")
+        generator.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{info.path} does not match its config: {exc}") from exc
+    generator.to(device).eval()
+    generator.requires_grad_(False)
+    return generator, info

@@ -1,0 +1,46 @@
+"""The overexposure model of SPEC section 1 and its trivial inverse, for NumPy and torch."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+DEFAULT_TAU = 0.5
+DEFAULT_GAMMA = 1.0 / 2.2
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def exposure_gain(tau: float, gamma: float = DEFAULT_GAMMA) -> float:
+    """Gain that clipping at `tau` in linear light applies to gamma-encoded values."""
+    if not 0.0 < tau <= 1.0:
+        raise ValueError("tau must be in (0, 1]")
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError("gamma must be in (0, 1]")
+    return float(tau ** (-gamma))
+
+
+def overexpose(x: ArrayT, tau: float = DEFAULT_TAU, gamma: float = DEFAULT_GAMMA) -> ArrayT:
+    """`min(1, x * tau**-gamma)` for values in [0, 1]: clip in linear light, re-encode."""
+    gain = exposure_gain(tau, gamma)
+    if isinstance(x, torch.Tensor):
+        return (x * gain).clamp(max=1.0)
+    return np.minimum(x * np.float32(gain), np.float32(1.0))
+
+
+def trivial_inverse(y: ArrayT, tau: float = DEFAULT_TAU, gamma: float = DEFAULT_GAMMA) -> ArrayT:
+    """`y * tau**gamma`: exact where nothing clipped, flat where it did."""
+    gain = 1.0 / exposure_gain(tau, gamma)
+    if isinstance(y, torch.Tensor):
+        return y * gain
+    return y * np.float32(gain)
+
+
+def overexpose_uint8(
+    image: np.ndarray, tau: float = DEFAULT_TAU, gamma: float = DEFAULT_GAMMA
+) -> np.ndarray:
+    """SPEC section 1 on 8-bit values: float32 arithmetic, round half to even."""
+    x = image.astype(np.float32) / np.float32(255.0)
+    return np.round(overexpose(x, tau, gamma) * np.float32(255.0)).astype(np.uint8)

@@ -1,0 +1,52 @@
+"""Generator building blocks: noise injection and optionally normalised convolutions."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+# Inference noise comes from this fixed seed so that a photo always gets the same correction,
+# whatever else shares its batch.
+_EVAL_NOISE_SEED = 20181
+
+
+class NoiseInjection(nn.Module):
+    """Adds per-pixel Gaussian noise scaled by a learnable per-channel strength (zero at start).
+
+    As in StyleGAN, the noise is one map per image shared by all channels. In training mode it
+    is fresh every call; in eval mode it is a fixed, seeded map, identical for every item of a
+    batch, so inference is deterministic and independent of batch composition.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.strength = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self._eval_noise: dict[tuple[int, int, str, torch.dtype], torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        if self.training:
+            noise = torch.randn(n, 1, h, w, device=x.device, dtype=x.dtype)
+        else:
+            noise = self._fixed_noise(h, w, x.device, x.dtype)
+        return x + self.strength.to(x.dtype) * noise
+
+    def _fixed_noise(
+        self, h: int, w: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
+        key = (h, w, str(device), dtype)
+        cached = self._eval_noise.get(key)
+        if cached is None:
+            gen = torch.Generator().manual_seed(_EVAL_NOISE_SEED)
+            cached = torch.randn(1, 1, h, w, generator=gen).to(device=device, dtype=dtype)
+            # A handful of working sizes are used at once; keep the cache from growing unbounded.
+            if len(self._eval_noise) >= 8:
+                self._eval_noise.clear()
+            self._eval_noise[key] = cached
+        return cached
+
+
+def maybe_spectral(module: nn.Module, enabled: bool) -> nn.Module:
+    """Wraps a convolution in spectral normalisation when enabled."""
+    return spectral_norm(module) if enabled else module

@@ -1,0 +1,158 @@
+"""Full-resolution correction: look at the photo at the working size, apply at full size.
+
+Every photo, whatever its size, becomes one square canvas of `working_size` pixels (downscaled
+if larger, mirror-padded if smaller), so photos of any size share a forward pass. The generator's
+output is carried back to full resolution by guided upsampling (a local affine model of output
+on input, as in He & Sun's fast guided filter): in regions that did not clip, output = gain *
+input holds exactly, so full-resolution detail survives; clipped regions get the generator's fill.
+The affine maps are interpolated and applied one strip of rows at a time, a pointwise formula,
+so memory stays bounded and there are no seams between strips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.generator import Generator
+
+# Guided upsampling: window radius at the working resolution and regularisation of the fit.
+GUIDE_RADIUS = 2
+GUIDE_EPS = 1e-4
+# Pixels per strip when applying the affine maps at full resolution (bounds peak memory).
+STRIP_PIXELS = 1 << 21
+
+
+@dataclass
+class Canvas:
+    """A photo prepared for the generator: a (3, S, S) float32 tensor and how to undo it."""
+
+    tensor: torch.Tensor
+    height: int  # full-resolution size
+    width: int
+    low_height: int  # size of the photo inside the canvas
+    low_width: int
+
+    @property
+    def downscaled(self) -> bool:
+        return (self.low_height, self.low_width) != (self.height, self.width)
+
+
+def _max_value(dtype: np.dtype) -> float:
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def _to_chw_float(image: np.ndarray) -> torch.Tensor:
+    scale = 1.0 / _max_value(image.dtype)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().mul_(scale)
+
+
+def _mirror_pad(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Pads (C, h, w) to (C, size, size) by repeated mirroring (works for any pad width)."""
+    while x.shape[-2] < size or x.shape[-1] < size:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = min(size - h, h - 1), min(size - w, w - 1)
+        if (h < size and pad_h == 0) or (w < size and pad_w == 0):
+            x = F.pad(x[None], (0, size - w, 0, size - h), mode="replicate")[0]
+            break
+        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode="reflect")[0]
+    return x
+
+
+def to_canvas(image: np.ndarray, working_size: int) -> Canvas:
+    """Turns an (H, W, 3) uint8, uint16 or float [0, 1] photo into a generator canvas."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("expected an (H, W, 3) RGB array")
+    height, width = image.shape[:2]
+    scale = min(1.0, working_size / max(height, width))
+    low_h, low_w = max(1, round(height * scale)), max(1, round(width * scale))
+    full = _to_chw_float(image)
+    low = full if scale == 1.0 else F.adaptive_avg_pool2d(full[None], (low_h, low_w))[0]
+    del full
+    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def _affine_maps(low_in: torch.Tensor, low_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel, per-channel a, b with low_out ~ a * low_in + b (both (3, h, w))."""
+    i, o = low_in[None], low_out[None]
+    r = GUIDE_RADIUS
+    mean_i, mean_o = _box(i, r), _box(o, r)
+    cov = _box(i * o, r) - mean_i * mean_o
+    var = _box(i * i, r) - mean_i * mean_i
+    a = cov / (var + GUIDE_EPS)
+    b = mean_o - a * mean_i
+    return _box(a, r)[0], _box(b, r)[0]
+
+
+def _source_coords(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear source indices and weights, as F.interpolate(align_corners=False) computes them."""
+    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    i0 = pos.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    return i0, i1, (pos - i0).float()
+
+
+def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
+    rows = max(1, STRIP_PIXELS // max(1, width))
+    for start in range(0, height, rows):
+        yield start, min(height, start + rows)
+
+
+def from_canvas(image: np.ndarray, canvas: Canvas, output: torch.Tensor) -> np.ndarray:
+    """Carries the generator's (3, S, S) output back to the photo's full size and dtype."""
+    max_value = _max_value(image.dtype)
+    low_out = output[:, : canvas.low_height, : canvas.low_width].float().cpu()
+    result = np.empty(image.shape, dtype=image.dtype)
+    if not canvas.downscaled:
+        _store(result, slice(None), low_out, max_value)
+        return result
+    low_in = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
+    a, b = _affine_maps(low_in, low_out)
+    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
+    x0, x1, wx = _source_coords(canvas.width, canvas.low_width)
+    for start, stop in _strips(canvas.height, canvas.width):
+        rows = slice(start, stop)
+        wr = wy[rows][None, :, None]
+        a_rows = a[:, y0[rows]] * (1 - wr) + a[:, y1[rows]] * wr
+        b_rows = b[:, y0[rows]] * (1 - wr) + b[:, y1[rows]] * wr
+        a_full = a_rows[:, :, x0] * (1 - wx) + a_rows[:, :, x1] * wx
+        b_full = b_rows[:, :, x0] * (1 - wx) + b_rows[:, :, x1] * wx
+        guide = _to_chw_float(image[rows])
+        _store(result, rows, a_full.mul_(guide).add_(b_full), max_value)
+    return result
+
+
+def _store(result: np.ndarray, rows: slice, chw: torch.Tensor, max_value: float) -> None:
+    values = chw.clamp_(0.0, 1.0).permute(1, 2, 0)
+    if np.issubdtype(result.dtype, np.integer):
+        values = values.mul(max_value).round_()
+    result[rows] = values.numpy().astype(result.dtype, copy=False)
+
+
+@torch.inference_mode()
+def correct_images(
+    generator: Generator, images: Sequence[np.ndarray], batch_size: int = 8
+) -> list[np.ndarray]:
+    """Corrects photos synchronously, batching their canvases (for scripts and evaluation)."""
+    device = next(generator.parameters()).device
+    size = generator.config.working_size
+    results: list[np.ndarray] = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        canvases = [to_canvas(img, size) for img in chunk]
+        batch = torch.stack([c.tensor for c in canvases]).to(device)
+        outputs = generator(batch)
+        results.extend(
+            from_canvas(img, c, out) for img, c, out in zip(chunk, canvases, outputs, strict=True)
+        )
+    return results

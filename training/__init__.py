@@ -1,0 +1,1 @@
+"""Training the exposure-correction GAN: data, discriminator, losses, loop and evaluation."""
