@@ -1,0 +1,60 @@
+"""Training hyper-parameters, with the shipped recipe and a tiny preset for tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from model import GeneratorConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does, saved inside its checkpoints."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    d_channels: int = 16
+    d_layers: int = 4  # 4 layers: a 142 px field of view, as the poster recommends
+    crop: int = 256
+    batch_size: int = 8
+    steps: int = 6000
+    lr_g: float = 2e-4  # pix2pix's Adam settings
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_adv: float = 1.0
+    lambda_content: float = 100.0  # pix2pix's L1 weight
+    lambda_perceptual: float = 10.0
+    # Auxiliary L1 on the predicted log-gain when the simulated tau is known: it teaches the
+    # global head quickly what the adversarial and content losses only hint at.
+    lambda_gain: float = 10.0
+    adversarial: bool = True
+    ema_decay: float = 0.999
+    tau_min: float = 0.3
+    tau_max: float = 0.95
+    identity_prob: float = 0.1
+    max_side: int = 512
+    log_every: int = 25
+    sample_every: int = 500
+    save_every: int = 250
+    seed: int = 0
+
+    def replace(self, **changes: object) -> TrainConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    "tiny": TrainConfig(
+        generator=GeneratorConfig(base_channels=4, max_channels=8, depth=3, working_size=64),
+        d_channels=4,
+        d_layers=2,
+        crop=32,
+        batch_size=2,
+        steps=4,
+        log_every=1,
+        sample_every=2,
+        save_every=2,
+        max_side=64,
+    ),
+}

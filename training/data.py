@@ -1,0 +1,117 @@
+"""Training pairs from any folder of photos: random crops, flips, and simulated overexposure."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+from model import DEFAULT_GAMMA, overexpose
+
+log = logging.getLogger(__name__)
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+def find_photos(root: str | Path) -> list[Path]:
+    """Photo files under `root`, recursively, in a stable order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"photo folder not found: {root}")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+
+
+def load_photo(path: Path, max_side: int) -> np.ndarray | None:
+    """An 8-bit RGB photo, EXIF-oriented, downscaled so its longer side is at most `max_side`.
+
+    The service looks at photos at its working size, so training sees them at that scale too.
+    Returns None (with a warning) for files that cannot be decoded.
+    """
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            if max(im.size) > max_side:
+                scale = max_side / max(im.size)
+                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+                im = im.resize(size, Image.Resampling.BOX)
+            return np.asarray(im, dtype=np.uint8).copy()
+    except Exception as exc:  # Pillow raises many types for broken files
+        log.warning("skipping unreadable photo %s: %s", path, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class ExposureSampler:
+    """How overexposure is drawn: a fixed `tau`, or uniform in [tau_min, tau_max].
+
+    `identity_prob` of the samples are left as they were (tau = 1), so that the model learns
+    to leave a correctly exposed photo alone.
+    """
+
+    tau_min: float = 0.3
+    tau_max: float = 0.95
+    identity_prob: float = 0.1
+    gamma: float = DEFAULT_GAMMA
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tau_min <= self.tau_max <= 1.0:
+            raise ValueError("need 0 < tau_min <= tau_max <= 1")
+
+    def draw(self, rng: random.Random) -> float:
+        if rng.random() < self.identity_prob:
+            return 1.0
+        return rng.uniform(self.tau_min, self.tau_max)
+
+
+class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """(overexposed, ground truth, log-gain target) crops, made on the fly from photos in memory."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        crop: int,
+        sampler: ExposureSampler,
+        max_side: int = 512,
+        samples_per_epoch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        paths = find_photos(root)
+        loaded = [load_photo(p, max_side) for p in paths]
+        self.photos = [p for p in loaded if p is not None]
+        if not self.photos:
+            raise ValueError(f"no readable photos in {root}")
+        self.crop = crop
+        self.sampler = sampler
+        self.length = samples_per_epoch or len(self.photos)
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        photo = self.photos[self.rng.randrange(len(self.photos))]
+        x = torch.from_numpy(self._random_crop(photo)).permute(2, 0, 1).float() / 255.0
+        if self.rng.random() < 0.5:
+            x = x.flip(-1)
+        tau = self.sampler.draw(self.rng)
+        # Quantise like a real 8-bit upload, exactly as SPEC section 1 does.
+        y = torch.round(overexpose(x, tau, self.sampler.gamma) * 255.0) / 255.0
+        log_gain = torch.tensor(self.sampler.gamma * math.log(tau))
+        return y, x, log_gain
+
+    def _random_crop(self, photo: np.ndarray) -> np.ndarray:
+        h, w = photo.shape[:2]
+        if h < self.crop or w < self.crop:
+            pad_h, pad_w = max(0, self.crop - h), max(0, self.crop - w)
+            photo = np.pad(photo, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+            h, w = photo.shape[:2]
+        top = self.rng.randrange(h - self.crop + 1)
+        left = self.rng.randrange(w - self.crop + 1)
+        return np.ascontiguousarray(photo[top : top + self.crop, left : left + self.crop])

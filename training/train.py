@@ -1,0 +1,192 @@
+"""Train the exposure-correction GAN on a folder of correctly exposed photos.
+
+    python -m training.train --data PHOTOS --out runs/exp1
+    torchrun --nproc-per-node 8 -m training.train --data PHOTOS --out runs/exp1   # several GPUs
+
+The run resumes from OUT/state.pt when it exists. OUT/generator.safetensors (the EMA generator)
+is what the service loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from training.config import PRESETS, TrainConfig
+from training.data import ExposureSampler, OverexposureDataset
+from training.losses import build_perceptual_loss
+from training.trainer import Batch, Trainer, forever
+
+log = logging.getLogger("training")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="folder of correctly exposed photos (recursive)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, samples, metrics.jsonl")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--steps", type=int, help="total optimisation steps")
+    p.add_argument("--batch-size", type=int, help="photos per step (per process)")
+    p.add_argument("--crop", type=int, help="training crop size in pixels")
+    p.add_argument("--base-channels", type=int, help="generator width")
+    p.add_argument("--tau", type=float, help="fixed clip level (the poster: 0.5); default: a range")
+    p.add_argument("--tau-range", type=float, nargs=2, metavar=("MIN", "MAX"))
+    p.add_argument("--vgg-weights", help="VGG-19 weights (.pth/.safetensors, torchvision layout)")
+    p.add_argument("--no-noise", action="store_true", help="ablation: no noise injection")
+    p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
+    p.add_argument("--no-adversarial", action="store_true", help="ablation: content losses only")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--seed", type=int)
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """The preset with the command line's overrides applied."""
+    config = PRESETS[args.preset]
+    gen = config.generator
+    if args.base_channels:
+        gen = type(gen)(**{**gen.__dict__, "base_channels": args.base_channels})
+    if args.no_noise:
+        gen = type(gen)(**{**gen.__dict__, "noise": False})
+    changes: dict[str, Any] = {"generator": gen}
+    for name in ("steps", "batch_size", "crop", "seed"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.tau is not None:
+        changes.update(tau_min=args.tau, tau_max=args.tau, identity_prob=0.0)
+    if args.tau_range:
+        changes.update(tau_min=args.tau_range[0], tau_max=args.tau_range[1])
+    if args.no_perceptual:
+        changes["lambda_perceptual"] = 0.0
+    if args.no_adversarial:
+        changes["adversarial"] = False
+    return config.replace(**changes)
+
+
+def pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def save_samples(trainer: Trainer, batch: Batch, path: Path) -> None:
+    """A PNG grid, one row per photo: overexposed input | EMA output | ground truth."""
+    inp, target, _ = batch
+    with torch.no_grad():
+        out = trainer.ema(inp.to(trainer.device)).float().cpu()
+    rows = [torch.cat([i, o, t], dim=2) for i, o, t in zip(inp, out, target, strict=True)]
+    grid = torch.cat(rows, dim=1).clamp(0, 1).permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(grid * 255).astype(np.uint8)).save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(args.device, local_rank)
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = build_config(args)
+    torch.manual_seed(config.seed + rank)
+    out_dir = Path(args.out)
+
+    sampler = ExposureSampler(config.tau_min, config.tau_max, config.identity_prob)
+    dataset = OverexposureDataset(
+        args.data,
+        config.crop,
+        sampler,
+        config.max_side,
+        samples_per_epoch=config.batch_size * 100,
+        seed=config.seed + rank,
+    )
+    log.info("%d photos from %s; config %s", len(dataset.photos), args.data, config)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=config.batch_size, pin_memory=device.type == "cuda", drop_last=True
+    )
+    perceptual = build_perceptual_loss(None if args.no_perceptual else args.vgg_weights)
+    trainer = Trainer(config, perceptual, device, distributed)
+    if (out_dir / "state.pt").exists():
+        trainer.load(out_dir / "state.pt")
+    metadata = {
+        "command": " ".join(["python -m training.train", *map(shlex.quote, sys.argv[1:])]),
+        "hardware": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads",
+        "world_size": dist.get_world_size() if distributed else 1,
+        "perceptual": type(perceptual).__name__,
+        "data": str(args.data),
+    }
+    batches = forever(loader)
+    fixed = next(batches)
+    progress = _progress(config.steps, trainer.step_count, rank)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_file = (out_dir / "metrics.jsonl").open("a") if rank == 0 else None
+    started = time.perf_counter()
+    try:
+        while trainer.step_count < config.steps:
+            losses = trainer.step(next(batches))
+            step = trainer.step_count
+            if not all(np.isfinite(v) for v in losses.values()):
+                raise FloatingPointError(f"non-finite loss at step {step}: {losses}")
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+            if rank != 0:
+                continue
+            assert metrics_file is not None
+            if step % config.log_every == 0 or step == config.steps:
+                record = {"step": step, "time_s": round(trainer.elapsed_s, 2), **losses}
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+            if step % config.sample_every == 0 or step == config.steps:
+                save_samples(trainer, fixed, out_dir / "samples" / f"step{step:06d}.png")
+            if step % config.save_every == 0 or step == config.steps:
+                trainer.save(out_dir, metadata)
+    finally:
+        if progress is not None:
+            progress.close()
+        if metrics_file is not None:
+            metrics_file.close()
+        if distributed:
+            dist.destroy_process_group()
+    log.info(
+        "done: %d steps in %.0f s; %s",
+        trainer.step_count,
+        time.perf_counter() - started,
+        out_dir / "generator.safetensors",
+    )
+    return 0
+
+
+def _progress(total: int, initial: int, rank: int) -> Any:
+    if rank != 0:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in the [train] extra; training works without it
+        return None
+    return tqdm(total=total, initial=initial, desc="train", mininterval=5, dynamic_ncols=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

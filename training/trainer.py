@@ -1,0 +1,168 @@
+"""One GAN training run: a discriminator step then a generator step, an EMA copy, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from model import Generator, save_generator
+from training.config import TrainConfig
+from training.discriminator import PatchDiscriminator
+from training.losses import lsgan_d_loss, lsgan_g_loss
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+class _WithGain(nn.Module):
+    """Exposes `forward_with_gain` as `forward`, so DistributedDataParallel sees the call."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.generator.forward_with_gain(x)
+
+
+class Trainer:
+    """Holds G, D, the EMA generator and their optimisers; `step` advances all of them once."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        perceptual: nn.Module,
+        device: torch.device,
+        distributed: bool = False,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.core = Generator(config.generator).to(device)
+        self.generator: nn.Module = _WithGain(self.core)
+        self.discriminator: nn.Module = PatchDiscriminator(config.d_channels, config.d_layers).to(
+            device
+        )
+        self.ema = copy.deepcopy(self.core).eval().requires_grad_(False)
+        if distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.generator = DistributedDataParallel(self.generator, device_ids=ids)
+            self.discriminator = DistributedDataParallel(self.discriminator, device_ids=ids)
+        self.perceptual = perceptual.to(device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
+        self.step_count = 0
+        self.elapsed_s = 0.0
+        # bf16 autocast on CUDA: Hopper's tensor cores at full rate, no loss scaling needed.
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        """One discriminator update, then one generator update; returns the losses."""
+        c = self.config
+        start = time.perf_counter()
+        inp, target, log_gain_target = (t.to(self.device, non_blocking=True) for t in batch)
+        losses: dict[str, float] = {}
+        if c.adversarial:
+            with self.autocast:
+                with torch.no_grad():
+                    fake, _ = self.generator(inp)
+                # One forward over real and fake pairs: DDP allows one forward per backward.
+                scores = self.discriminator(torch.cat([inp, inp]), torch.cat([target, fake]))
+                real_scores, fake_scores = scores.chunk(2)
+                d_loss = lsgan_d_loss(real_scores, fake_scores)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            losses["d"] = d_loss.item()
+        with self.autocast:
+            fake, log_gain = self.generator(inp)
+            content = (fake - target).abs().mean()
+            perceptual = self.perceptual(fake.float(), target)
+            gain = (log_gain.float() - log_gain_target).abs().mean()
+            total = c.lambda_content * content + c.lambda_perceptual * perceptual
+            total = total + c.lambda_gain * gain
+            if c.adversarial:
+                # The bare D: its gradients here are discarded, so they need no all-reduce.
+                adv = lsgan_g_loss(_unwrap(self.discriminator)(inp, fake))
+                total = total + c.lambda_adv * adv
+                losses["g_adv"] = adv.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        self._update_ema()
+        self.step_count += 1
+        self.elapsed_s += time.perf_counter() - start
+        losses.update(l1=content.item(), perc=perceptual.item(), gain=gain.item())
+        return losses
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Warm-up: early on the EMA follows the generator closely instead of averaging noise.
+        decay = min(self.config.ema_decay, (1 + self.step_count) / (10 + self.step_count))
+        source = self.core
+        for ema_p, p in zip(self.ema.parameters(), source.parameters(), strict=True):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.ema.buffers(), source.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    def save(self, out_dir: Path, extra_metadata: dict[str, Any]) -> None:
+        """Writes the resumable state and the EMA generator that the service serves."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "generator": self.core.state_dict(),
+            "discriminator": _unwrap(self.discriminator).state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step_count,
+            "elapsed_s": self.elapsed_s,
+            "config": json.dumps(asdict(self.config), sort_keys=True),
+        }
+        tmp = out_dir / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(out_dir / "state.pt")
+        metadata = {
+            "step": self.step_count,
+            "train_seconds": round(self.elapsed_s, 1),
+            "train_config": asdict(self.config),
+            **extra_metadata,
+        }
+        save_generator(out_dir / "generator.safetensors", self.ema, metadata)
+
+    def load(self, path: Path) -> None:
+        """Resumes from a state file written by `save` (loaded without unpickling objects)."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        saved = json.loads(state["config"])
+        if saved["generator"] != asdict(self.config.generator):
+            raise ValueError(
+                f"{path} was trained with another generator config: {saved['generator']}"
+            )
+        self.core.load_state_dict(state["generator"])
+        _unwrap(self.discriminator).load_state_dict(state["discriminator"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step_count = int(state["step"])
+        self.elapsed_s = float(state["elapsed_s"])
+        log.info("resumed from %s at step %d", path, self.step_count)
+
+
+def forever(loader: torch.utils.data.DataLoader[Batch]) -> Iterator[Batch]:
+    """Cycles through a data loader without end (the run is bounded by steps, not epochs)."""
+    while True:
+        yield from loader
