@@ -1,0 +1,1 @@
+"""The HTTP service that corrects overexposed photos with the generator in model/."""

@@ -1,0 +1,110 @@
+"""The app factory; `uvicorn app.main:app` serves create_app() with settings from the env."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from app.errors import install_error_handlers
+from app.imaging import set_pixel_limit
+from app.metrics import Metrics
+from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
+from app.routes import router
+from app.settings import Settings, get_settings
+from app.state import ServiceState
+from app.worker import InferenceWorker, resolve_device
+from model import CheckpointError, Generator, load_generator
+
+log = logging.getLogger("app")
+
+ModelLoader = Callable[[Settings, torch.device], Generator]
+
+
+def load_checkpoint(settings: Settings, device: torch.device) -> Generator:
+    """Loads the generator named by EXPOSURE_CHECKPOINT, or says how to name one."""
+    try:
+        generator, info = load_generator(settings.checkpoint, device)
+    except CheckpointError as exc:
+        raise RuntimeError(
+            f"cannot start: {exc}. Set EXPOSURE_CHECKPOINT to the path of a generator "
+            "checkpoint (a .safetensors file written by model.save_generator)"
+        ) from exc
+    log.info("loaded %s (%s) on %s", info.path, info.config, device)
+    return generator
+
+
+def _configure_logging(level: str) -> None:
+    log.setLevel(level.upper())
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+
+
+def create_app(
+    settings: Settings | None = None, *, load_model: ModelLoader = load_checkpoint
+) -> FastAPI:
+    """Builds the app; the model loads, warms up and drains in the lifespan."""
+    settings = settings or get_settings()
+    _configure_logging(settings.log_level)
+    set_pixel_limit(settings.max_pixels)
+    state = ServiceState(settings=settings, metrics=Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            device = resolve_device(settings.device)
+        except ValueError as exc:
+            raise RuntimeError(f"cannot start: {exc}") from exc
+        generator = await run_in_threadpool(load_model, settings, device)
+        worker = InferenceWorker(
+            generator,
+            device,
+            state.metrics,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queue=settings.max_queue,
+            precision=settings.precision,
+        )
+        # Warm-up runs on the worker thread: the server answers /readyz 503 meanwhile.
+        worker.start()
+        state.worker = worker
+        try:
+            yield
+        finally:
+            state.draining = True
+            await run_in_threadpool(worker.stop)
+
+    app = FastAPI(
+        title="exposure-gan",
+        summary="Corrects overexposed photos with a conditional GAN.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(
+        UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=state.metrics
+    )
+    # Added last, so outermost: even the upload limit's 413 carries the request id.
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app` is built on first access, so importing this module reads no settings.
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        _app = create_app()
+    return _app

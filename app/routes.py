@@ -1,0 +1,169 @@
+"""The HTTP endpoints: decode, hand canvases to the worker, encode; nothing here knows torch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from app.deps import MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
+from app.errors import ApiError
+from app.imaging import CONTENT_TYPES, DecodedImage, check_encodable, decode, encode
+from app.processing import finish_correction, make_canvas, simulate_overexposure
+from app.settings import Settings
+from app.worker import InferenceWorker, QueueFull, WorkerStopped
+from model import DEFAULT_GAMMA, DEFAULT_TAU
+
+router = APIRouter()
+
+
+class OutputFormat(StrEnum):
+    """Output image formats."""
+
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
+
+
+ImageField = Annotated[UploadFile, File(description="the photo: JPEG, PNG, WebP, TIFF or BMP")]
+FormatField = Annotated[
+    OutputFormat | None,
+    Form(description="output format; default: the input's family (JPEG, WebP, else PNG)"),
+]
+QualityField = Annotated[
+    int | None, Form(ge=1, le=100, description="quality of lossy output (jpeg, webp)")
+]
+TauField = Annotated[
+    float, Form(gt=0, le=1, allow_inf_nan=False, description="clip level in linear light")
+]
+GammaField = Annotated[
+    float, Form(gt=0, le=1, allow_inf_nan=False, description="encoding exponent")
+]
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {t: {} for t in CONTENT_TYPES.values()}, "description": "the image"}
+}
+
+
+async def _decode(image: UploadFile, settings: Settings) -> DecodedImage:
+    data = await image.read()
+    return await run_in_threadpool(decode, data, settings.max_pixels)
+
+
+async def _infer(
+    worker: InferenceWorker, canvas: Any, deadline: float, timeout_s: float, request_id: str
+) -> Any:
+    """Queues the canvas and awaits its output until the request deadline."""
+    try:
+        future = worker.submit(canvas)
+    except QueueFull:
+        raise ApiError(
+            503,
+            "the queue is full; accepted: retry after the Retry-After seconds",
+            "queue_full",
+            {"Retry-After": "1"},
+        ) from None
+    except WorkerStopped:
+        raise ApiError(
+            503,
+            "the service is shutting down; accepted: retry on another instance",
+            "shutting_down",
+            {"Retry-After": "1"},
+        ) from None
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), deadline - time.monotonic())
+    except TimeoutError:
+        future.cancel()  # the worker skips it if it has not started yet
+        raise ApiError(
+            504,
+            f"the image was not corrected within the {timeout_s:g} s request deadline "
+            "(EXPOSURE_REQUEST_TIMEOUT_S); accepted: retry later or send a smaller image",
+            "timeout",
+        ) from None
+    except Exception as exc:
+        raise ApiError(
+            500,
+            f"the model failed on the batch holding this image ({type(exc).__name__}); "
+            f"request id {request_id}; the service goes on: retry, or report the request id",
+            "inference_error",
+        ) from exc
+
+
+async def _respond(decoded: DecodedImage, color: Any, fmt: str, quality: int | None) -> Response:
+    body = await run_in_threadpool(encode, color, decoded.alpha, decoded.icc_profile, fmt, quality)
+    return Response(body, media_type=CONTENT_TYPES[fmt])
+
+
+@router.post("/correct", response_class=Response, responses=_IMAGE_RESPONSES)
+async def correct(
+    image: ImageField,
+    worker: WorkerDep,
+    settings: SettingsDep,
+    request_id: RequestIdDep,
+    format: FormatField = None,
+    quality: QualityField = None,
+) -> Response:
+    """Corrects an overexposed photo; same size as the input after EXIF orientation."""
+    deadline = time.monotonic() + settings.request_timeout_s
+    decoded = await _decode(image, settings)
+    fmt = format.value if format else decoded.family
+    check_encodable(decoded.color.shape, fmt)
+    canvas = await run_in_threadpool(make_canvas, decoded.color, worker.working_size)
+    output = await _infer(worker, canvas.tensor, deadline, settings.request_timeout_s, request_id)
+    color = await run_in_threadpool(finish_correction, decoded.color, canvas, output)
+    return await _respond(decoded, color, fmt, quality)
+
+
+@router.post("/simulate-overexposure", response_class=Response, responses=_IMAGE_RESPONSES)
+async def simulate(
+    image: ImageField,
+    settings: SettingsDep,
+    tau: TauField = DEFAULT_TAU,
+    gamma: GammaField = DEFAULT_GAMMA,
+    format: FormatField = None,
+    quality: QualityField = None,
+) -> Response:
+    """Overexposes a photo exactly as SPEC section 1: y = min(1, x * tau ** -gamma)."""
+    decoded = await _decode(image, settings)
+    fmt = format.value if format else decoded.family
+    check_encodable(decoded.color.shape, fmt)
+    color = await run_in_threadpool(simulate_overexposure, decoded.color, tau, gamma)
+    return await _respond(decoded, color, fmt, quality)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process lives."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(state: StateDep) -> dict[str, str] | JSONResponse:
+    """200 once the model is loaded and warmed up; 503 before and while draining."""
+    if state.ready:
+        assert state.worker is not None
+        return {"status": "ready", "device": str(state.worker.device)}
+    if state.draining:
+        why = "the service is draining for shutdown"
+    elif state.worker is None:
+        why = "the model is loading"
+    elif state.worker.warm_up_error:
+        why = f"warm-up failed ({state.worker.warm_up_error})"
+    else:
+        why = "the model is warming up"
+    return JSONResponse(
+        {"detail": f"not ready: {why}; ready when this returns 200"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+@router.get("/metrics")
+async def metrics(metrics: MetricsDep) -> Response:
+    """Prometheus text format."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,60 @@
+"""Service settings: one typed object read from EXPOSURE_* environment variables."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "exposure-gan.safetensors"
+_DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside; each field is EXPOSURE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPOSURE_", frozen=True)
+
+    checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="generator checkpoint to serve")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="autocast dtype on CUDA (auto = fp16); CPU always runs fp32"
+    )
+    max_batch_size: int = Field(8, ge=1, le=256, description="images per forward pass")
+    max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="batch gathering window")
+    max_queue: int = Field(64, ge=1, le=100_000, description="queued images before 503")
+    max_upload_mb: float = Field(50.0, gt=0, le=10_000, description="request body limit")
+    max_pixels: int = Field(50_000_000, ge=1, description="width x height limit")
+    request_timeout_s: float = Field(60.0, gt=0, le=3600, description="deadline per request")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"EXPOSURE_DEVICE={value!r} is not valid; accepted: auto, cpu, cuda, cuda:N"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once (tests call get_settings.cache_clear())."""
+    return Settings()

@@ -1,0 +1,24 @@
+"""What the app keeps between requests, on app.state.service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.metrics import Metrics
+from app.settings import Settings
+from app.worker import InferenceWorker
+
+
+@dataclass
+class ServiceState:
+    """Settings, metrics, and the worker once the lifespan has started it."""
+
+    settings: Settings
+    metrics: Metrics
+    worker: InferenceWorker | None = None
+    draining: bool = False
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, warmed up and not draining."""
+        return self.worker is not None and self.worker.ready.is_set() and not self.draining

@@ -1,0 +1,187 @@
+"""The inference worker: one thread that owns the generator and runs batched forward passes."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+from app.batching import collect_batch
+from app.metrics import Metrics
+from model import Generator
+
+log = logging.getLogger(__name__)
+
+# How often an idle worker looks at its stop flag.
+_IDLE_POLL_S = 0.05
+
+
+class QueueFull(Exception):
+    """The queue holds EXPOSURE_MAX_QUEUE images already."""
+
+
+class WorkerStopped(Exception):
+    """The worker is draining or stopped and takes no new work."""
+
+
+@dataclass
+class Job:
+    """One image's canvas and the future its request awaits."""
+
+    canvas: torch.Tensor
+    future: Future[torch.Tensor] = field(default_factory=Future)
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> CUDA when present, else CPU; a named CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(
+                f"EXPOSURE_DEVICE={name} but this machine has {count} CUDA device(s); "
+                "accepted: auto, cpu, cuda or cuda:N with N below the device count"
+            )
+    return device
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """Half precision on CUDA (fp16 by default: its 11-bit mantissa keeps 8-bit output exact
+    enough, where bf16's 8 bits would not); CPU always runs in float32."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+class InferenceWorker:
+    """Takes canvases from a bounded queue and answers each one's future from a batch."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        device: torch.device,
+        metrics: Metrics,
+        *,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue: int,
+        precision: str = "auto",
+    ) -> None:
+        self.working_size = generator.config.working_size
+        self.device = device
+        self.ready = threading.Event()
+        self.warm_up_error: str | None = None
+        self._generator = generator
+        self._metrics = metrics
+        self._max_batch_size = max_batch_size
+        self._max_wait_s = max_wait_s
+        self._amp_dtype = autocast_dtype(device, precision)
+        self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
+        self._stopping = threading.Event()
+        # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
+        self._submit_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
+
+    def start(self) -> None:
+        """Starts the thread: warm-up first, then serving."""
+        self._thread.start()
+
+    def submit(self, canvas: torch.Tensor) -> Future[torch.Tensor]:
+        """Queues one (3, S, S) canvas; raises QueueFull or WorkerStopped instead of waiting."""
+        job = Job(canvas)
+        with self._submit_lock:
+            if self._stopping.is_set():
+                raise WorkerStopped
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                raise QueueFull from None
+        self._metrics.queue_depth.set(self._queue.qsize())
+        return job.future
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Takes no new work, finishes what is queued, then ends the thread."""
+        with self._submit_lock:
+            self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._warm_up()
+        except Exception as exc:  # still serve: smaller batches may work where warm-up did not
+            log.exception("warm-up failed; /readyz stays 503")
+            self.warm_up_error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.ready.set()
+        while True:
+            batch = collect_batch(
+                self._queue, self._max_batch_size, self._max_wait_s, first_timeout=_IDLE_POLL_S
+            )
+            self._metrics.queue_depth.set(self._queue.qsize())
+            if batch:
+                self._process(batch)
+            elif self._stopping.is_set() and self._queue.empty():
+                break
+        log.info("inference worker stopped")
+
+    def _warm_up(self) -> None:
+        size = self.working_size
+        started = time.perf_counter()
+        self._forward(torch.zeros(self._max_batch_size, 3, size, size))
+        log.info(
+            "warmed up on %s: batch %d at %dpx in %.2fs",
+            self.device,
+            self._max_batch_size,
+            size,
+            time.perf_counter() - started,
+        )
+
+    def _process(self, batch: list[Job]) -> None:
+        # A request that gave up (deadline passed) cancelled its future: skip its work.
+        jobs = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if not jobs:
+            return
+        now = time.monotonic()
+        for job in jobs:
+            self._metrics.queue_wait.observe(now - job.enqueued_at)
+        self._metrics.batch_size.observe(len(jobs))
+        started = time.perf_counter()
+        try:
+            outputs = self._forward(torch.stack([job.canvas for job in jobs]))
+        except Exception as exc:  # fails only this batch; the worker goes on
+            log.exception("forward pass over %d image(s) failed", len(jobs))
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        finally:
+            self._metrics.inference_duration.observe(time.perf_counter() - started)
+        for job, output in zip(jobs, outputs, strict=True):
+            job.future.set_result(output)
+
+    # no_grad rather than inference_mode: from_canvas later updates outputs in place, which
+    # inference tensors forbid outside inference mode.
+    @torch.no_grad()
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """One forward pass; returns float32 (N, 3, S, S) on the CPU."""
+        if self.device.type != "cuda":
+            outputs: torch.Tensor = self._generator(batch)
+            return outputs.float()
+        inputs = batch.pin_memory().to(self.device, non_blocking=True)
+        with torch.autocast(
+            "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
+        ):
+            outputs = self._generator(inputs)
+        return outputs.float().cpu()
