@@ -162,6 +162,12 @@ el.reset.addEventListener("click", () => {
 el.format.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.tau.addEventListener("input", updateTau);
 el.slider.addEventListener("input", updateCompare);
+el.after.addEventListener("load", () => {
+  // The comparison takes the photo's shape, so neither side is letterboxed differently.
+  if (el.after.naturalWidth && el.after.naturalHeight) {
+    el.compare.style.aspectRatio = `${el.after.naturalWidth} / ${el.after.naturalHeight}`;
+  }
+});
 
 for (const type of ["dragenter", "dragover"]) {
   el.drop.addEventListener(type, (event) => { event.preventDefault(); el.drop.classList.add("over"); });
