@@ -10,6 +10,7 @@ import torch
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.demo import router as demo_router
 from app.errors import install_error_handlers
 from app.imaging import set_pixel_limit
 from app.metrics import Metrics
@@ -89,6 +90,7 @@ def create_app(
     app.state.service = state
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(demo_router)
     app.add_middleware(
         UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=state.metrics
     )
