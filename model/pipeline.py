@@ -11,6 +11,7 @@ so memory stays bounded and there are no seams between strips.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -50,7 +51,11 @@ def _max_value(dtype: np.dtype) -> float:
 
 def _to_chw_float(image: np.ndarray) -> torch.Tensor:
     scale = 1.0 / _max_value(image.dtype)
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().mul_(scale)
+    with warnings.catch_warnings():
+        # Read-only arrays (decoded images) are fine: .float() copies before anything writes.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(np.ascontiguousarray(image))
+    return tensor.permute(2, 0, 1).float().mul_(scale)
 
 
 def _mirror_pad(x: torch.Tensor, size: int) -> torch.Tensor:
