@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from deploy_helpers import REPO_ROOT, ServiceFactory, free_port, stop_process
+
+from tests.deploy.deploy_helpers import REPO_ROOT, ServiceFactory, free_port, stop_process
 
 STARTUP_DEADLINE_S = 40.0
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from deploy_helpers import REPO_ROOT, write_photo
 from PIL import Image
 
 from app.cli import main
 from model import overexpose_uint8
+from tests.deploy.deploy_helpers import REPO_ROOT, write_photo
 
 
 def _photo_tree(root: Path) -> list[Path]:

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_helpers import write_photo
+
+from tests.deploy.deploy_helpers import write_photo
 
 CHROMIUM_FLAGS = [
     "--headless",

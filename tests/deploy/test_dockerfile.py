@@ -19,7 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
-from deploy_helpers import REPO_ROOT, ServiceFactory
+
+from tests.deploy.deploy_helpers import REPO_ROOT, ServiceFactory
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 

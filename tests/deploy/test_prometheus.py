@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from deploy_helpers import REPO_ROOT, free_port, stop_process
 from PIL import Image
+
+from tests.deploy.deploy_helpers import REPO_ROOT, free_port, stop_process
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 P99_QUERY = (
