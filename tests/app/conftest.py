@@ -41,8 +41,10 @@ class GatedGenerator(Generator):
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()  # a forward pass reached the gate
+        self.last_batch = 0  # images in the latest forward pass
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.last_batch = int(x.shape[0])
         self.entered.set()
         if not self.gate.wait(PATIENCE_S):
             raise RuntimeError("test gate never opened")
