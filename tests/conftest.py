@@ -10,6 +10,9 @@ import torch
 
 from model import Generator, GeneratorConfig, save_generator
 
+# Tiny models gain nothing from intra-op threads, and on a 2-core CI machine they fight.
+torch.set_num_threads(1)
+
 TINY = GeneratorConfig(base_channels=4, max_channels=8, depth=3, working_size=64)
 
 
@@ -23,7 +26,7 @@ def tiny_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
         for name, param in generator.named_parameters():
             if name.endswith("strength"):
                 param.fill_(0.05)  # exercise the eval-mode noise path
-    return generator.eval()
+    return generator.eval().requires_grad_(False)
 
 
 @pytest.fixture
