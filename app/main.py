@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
 from app.routes import router
 from app.settings import Settings, get_settings
 from app.state import ServiceState
+from app.supervisor import supervise
 from app.worker import InferenceWorker, resolve_device
 from model import CheckpointError, Generator, load_generator
 
@@ -75,10 +77,12 @@ def create_app(
         # Warm-up runs on the worker thread: the server answers /readyz 503 meanwhile.
         worker.start()
         state.worker = worker
+        supervisor = asyncio.create_task(supervise(state, worker))
         try:
             yield
         finally:
             state.draining = True
+            supervisor.cancel()
             await run_in_threadpool(worker.stop)
 
     app = FastAPI(

@@ -57,6 +57,11 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.worker_restarts = Counter(
+            "exposure_worker_restarts_total",
+            "Times the inference worker thread died and was started again.",
+            registry=self.registry,
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The metrics in Prometheus text format and their content type."""

@@ -20,5 +20,6 @@ class ServiceState:
 
     @property
     def ready(self) -> bool:
-        """Loaded, warmed up and not draining."""
-        return self.worker is not None and self.worker.ready.is_set() and not self.draining
+        """Loaded, warmed up, its worker thread alive, and not draining."""
+        worker = self.worker
+        return worker is not None and worker.alive and worker.ready.is_set() and not self.draining

@@ -29,11 +29,16 @@ class WorkerStopped(Exception):
     """The worker is draining or stopped and takes no new work."""
 
 
+class WorkerDied(RuntimeError):
+    """The worker thread ended unexpectedly while this image was in its forward pass."""
+
+
 @dataclass
 class Job:
     """One image's canvas and the future its request awaits."""
 
     canvas: torch.Tensor
+    request_id: str = "-"
     future: Future[torch.Tensor] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
 
@@ -88,15 +93,30 @@ class InferenceWorker:
         self._stopping = threading.Event()
         # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
         self._submit_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
+        # The jobs of the forward pass under way, failed by whoever sees the thread die.
+        self._in_flight: list[Job] = []
+        self._thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name="inference-worker", daemon=True)
 
     def start(self) -> None:
         """Starts the thread: warm-up first, then serving."""
         self._thread.start()
 
-    def submit(self, canvas: torch.Tensor) -> Future[torch.Tensor]:
+    def restart(self) -> None:
+        """Starts a fresh thread on the same queue after the last one died (warm-up again)."""
+        if self._thread.is_alive() or self._stopping.is_set():
+            return
+        self._fail_in_flight()
+        self._metrics.worker_restarts.inc()
+        log.warning("restarting the inference worker")
+        self._thread = self._new_thread()
+        self._thread.start()
+
+    def submit(self, canvas: torch.Tensor, request_id: str = "-") -> Future[torch.Tensor]:
         """Queues one (3, S, S) canvas; raises QueueFull or WorkerStopped instead of waiting."""
-        job = Job(canvas)
+        job = Job(canvas, request_id)
         with self._submit_lock:
             if self._stopping.is_set():
                 raise WorkerStopped
@@ -116,9 +136,26 @@ class InferenceWorker:
 
     @property
     def alive(self) -> bool:
+        """Whether the worker thread runs (a dead one is restarted by the supervisor)."""
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException:  # whatever ends the thread: record it and fail its jobs
+            log.critical("the inference worker died; /readyz is 503 until restarted", exc_info=True)
+            self._fail_in_flight()
+        finally:
+            self.ready.clear()
+
+    def _fail_in_flight(self) -> None:
+        jobs, self._in_flight = self._in_flight, []
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(WorkerDied("the inference worker died"))
+
+    def _serve(self) -> None:
+        self.warm_up_error = None
         try:
             self._warm_up()
         except Exception as exc:  # still serve: smaller batches may work where warm-up did not
@@ -140,11 +177,18 @@ class InferenceWorker:
     def _warm_up(self) -> None:
         size = self.working_size
         started = time.perf_counter()
-        self._forward(torch.zeros(self._max_batch_size, 3, size, size))
+        batch = self._max_batch_size
+        try:
+            self._forward(torch.zeros(batch, 3, size, size))
+        except torch.cuda.OutOfMemoryError:
+            # Full batches will be split in halves when they run out of memory: serve anyway.
+            log.warning("out of device memory on a warm-up batch of %d; warming up with 1", batch)
+            batch = 1
+            self._forward(torch.zeros(batch, 3, size, size))
         log.info(
             "warmed up on %s: batch %d at %dpx in %.2fs",
             self.device,
-            self._max_batch_size,
+            batch,
             size,
             time.perf_counter() - started,
         )
@@ -157,19 +201,41 @@ class InferenceWorker:
         now = time.monotonic()
         for job in jobs:
             self._metrics.queue_wait.observe(now - job.enqueued_at)
+        self._in_flight = jobs
+        self._compute(jobs)
+        self._in_flight = []
+
+    def _compute(self, jobs: list[Job]) -> None:
+        """One forward pass over `jobs`; out of device memory, the halves are tried apart."""
         self._metrics.batch_size.observe(len(jobs))
         started = time.perf_counter()
         try:
             outputs = self._forward(torch.stack([job.canvas for job in jobs]))
-        except Exception as exc:  # fails only this batch; the worker goes on
-            log.exception("forward pass over %d image(s) failed", len(jobs))
-            for job in jobs:
-                job.future.set_exception(exc)
-            return
-        finally:
+        except Exception as exc:
             self._metrics.inference_duration.observe(time.perf_counter() - started)
+            if isinstance(exc, torch.cuda.OutOfMemoryError) and len(jobs) > 1:
+                log.warning("out of device memory on %d images; retrying in halves", len(jobs))
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                half = len(jobs) // 2
+                self._compute(jobs[:half])
+                self._compute(jobs[half:])
+            else:  # fails only this batch; the worker goes on
+                self._fail(jobs, exc)
+            return
+        self._metrics.inference_duration.observe(time.perf_counter() - started)
         for job, output in zip(jobs, outputs, strict=True):
             job.future.set_result(output)
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        log.error(
+            "forward pass over %d image(s) failed (requests %s)",
+            len(jobs),
+            ", ".join(job.request_id for job in jobs),
+            exc_info=exc,
+        )
+        for job in jobs:
+            job.future.set_exception(exc)
 
     # no_grad rather than inference_mode: from_canvas later updates outputs in place, which
     # inference tensors forbid outside inference mode.
