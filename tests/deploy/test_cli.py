@@ -82,7 +82,7 @@ def test_module_runs_as_a_command(tmp_path: Path, tiny_checkpoint: Path) -> None
         env={"EXPOSURE_CHECKPOINT": str(tiny_checkpoint), "EXPOSURE_DEVICE": "cpu", "PATH": ""},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "p.jpg").is_file()

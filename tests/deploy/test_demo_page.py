@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000
 
 
 def _chromium() -> str:
@@ -52,6 +52,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
             headless=True,
             args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 900},
+            timeout=TIMEOUT_MS,
         )
         try:
             page = context.new_page()

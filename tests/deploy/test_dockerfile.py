@@ -174,7 +174,7 @@ def test_runtime_tree_starts_and_passes_its_healthcheck(
             env={**os.environ, **env},
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,
         )
         assert imported.stdout.strip().startswith(str(tree)), imported.stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from PIL import Image
 from tests.deploy.deploy_helpers import REPO_ROOT, free_port, stop_process
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
+DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "exposure-gan.json"
 P99_QUERY = (
     "histogram_quantile(0.99, sum(rate(exposure_request_duration_seconds_bucket[1m])) by (le))"
 )
@@ -51,6 +53,15 @@ def test_alert_rules_fire_as_their_unit_tests_expect() -> None:
     tests = sorted(str(p) for p in (PROMETHEUS_DIR / "tests").glob("*.yml"))
     result = _run(_tool("promtool"), "test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def dashboard_queries() -> list[str]:
+    """The dashboard's PromQL with Grafana's variables replaced by plain values."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    for variable, value in (("$__rate_interval", "1m"), ("$__range", "5m"), ("$endpoint", ".*")):
+        exprs = [e.replace(variable, value) for e in exprs]
+    return exprs
 
 
 def _png(seed: int) -> bytes:
@@ -120,6 +131,11 @@ def test_prometheus_scrapes_request_latency(service_url: str, tmp_path: Path) ->
 
         value = _poll("a finite p99 latency from Prometheus", deadline, p99)
         assert 0 < value < 60
+
+        # Every query of the Grafana dashboard parses and runs on this Prometheus.
+        for expr in dashboard_queries():
+            response = httpx.get(f"{prom_url}/api/v1/query", params={"query": expr})
+            assert response.json()["status"] == "success", (expr, response.text)
     except BaseException:
         print(log.read_text(errors="replace")[-3000:])
         raise
