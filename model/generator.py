@@ -9,6 +9,13 @@ from torch import nn
 from model.config import GeneratorConfig
 from model.layers import NoiseInjection, maybe_spectral
 
+# Input statistics for the exposure head: a histogram per channel and the clipped share.
+_HIST_BINS = 16
+_STATS_DIM = 3 * _HIST_BINS + 3
+# Down-sampling levels whose pooled features also feed the head: the shallow ones, whose
+# statistics mean the same on a 128 px training crop and on a 512 px canvas.
+_POOLED_LEVELS = 4
+
 # The predicted global gain is bounded to this range: from 4 stops darker to 1 stop brighter.
 _MIN_LOG_GAIN = -4.0 * 0.6931
 _MAX_LOG_GAIN = 1.0 * 0.6931
@@ -57,9 +64,10 @@ class Generator(nn.Module):
             c_in = c.channels(level) * (1 if level == c.depth - 1 else 2)
             self.ups.append(_UpBlock(c_in, c.channels(level - 1), sn, noise))
         self.to_residual = nn.ConvTranspose2d(c.channels(0) * 2, 3, 4, stride=2, padding=1)
-        bottleneck = c.channels(c.depth - 1)
+        head_in = _STATS_DIM + sum(c.channels(i) for i in range(min(_POOLED_LEVELS, c.depth)))
+        hidden = max(32, c.max_channels)
         self.gain_head = nn.Sequential(
-            nn.Linear(bottleneck, bottleneck), nn.LeakyReLU(0.2), nn.Linear(bottleneck, 1)
+            nn.Linear(head_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
         )
         # Start as the identity mapping: gain 1, no residual.
         nn.init.zeros_(self.to_residual.weight)
@@ -90,7 +98,9 @@ class Generator(nn.Module):
         for down in self.downs:
             feat = down(feat)
             skips.append(feat)
-        log_gain = self.gain_head(feat.mean(dim=(2, 3))).squeeze(1)
+        pooled = [skip.mean(dim=(2, 3)) for skip in skips[:_POOLED_LEVELS]]
+        head_in = torch.cat([input_statistics(padded), *pooled], dim=1)
+        log_gain = self.gain_head(head_in.float()).squeeze(1)
         log_gain = log_gain.clamp(_MIN_LOG_GAIN, _MAX_LOG_GAIN)
         for i, up in enumerate(self.ups):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
@@ -98,6 +108,20 @@ class Generator(nn.Module):
         gain = log_gain.exp().to(padded.dtype)[:, None, None, None]
         out = (padded * gain + residual).clamp(0.0, 1.0)
         return out[..., :h, :w], log_gain
+
+
+def input_statistics(x: torch.Tensor) -> torch.Tensor:
+    """Per image: a soft 16-bin histogram of each channel and the share of clipped values.
+
+    How far a photo was overexposed shows in its histogram: how much piles up at 1 and how the
+    rest is spread. Every 4th pixel is enough for a histogram and keeps this cheap at 512 px.
+    """
+    sub = x[..., ::4, ::4].float().flatten(2)  # (N, 3, P)
+    centres = (torch.arange(_HIST_BINS, device=x.device, dtype=sub.dtype) + 0.5) / _HIST_BINS
+    weights = (1.0 - (sub[..., None] - centres).abs() * _HIST_BINS).clamp(min=0.0)
+    hist = weights.mean(dim=2).flatten(1)  # (N, 3 * bins)
+    clipped = (sub >= 254.5 / 255.0).float().mean(dim=2)  # (N, 3)
+    return torch.cat([hist, clipped], dim=1)
 
 
 def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
