@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 import torch
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.demo import router as demo_router
 from app.errors import install_error_handlers
 from app.imaging import set_pixel_limit
+from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
 from app.routes import router
+from app.security import DEMO_PATHS, PROBE_PATHS, ApiKeyMiddleware
 from app.settings import Settings, get_settings
 from app.state import ServiceState
 from app.supervisor import supervise
@@ -41,20 +44,12 @@ def load_checkpoint(settings: Settings, device: torch.device) -> Generator:
     return generator
 
 
-def _configure_logging(level: str) -> None:
-    log.setLevel(level.upper())
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        log.addHandler(handler)
-
-
 def create_app(
     settings: Settings | None = None, *, load_model: ModelLoader = load_checkpoint
 ) -> FastAPI:
     """Builds the app; the model loads, warms up and drains in the lifespan."""
     settings = settings or get_settings()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log)
     set_pixel_limit(settings.max_pixels)
     state = ServiceState(settings=settings, metrics=Metrics())
 
@@ -98,8 +93,23 @@ def create_app(
     app.add_middleware(
         UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, metrics=state.metrics
     )
-    # Added last, so outermost: even the upload limit's 413 carries the request id.
+    if settings.api_keys:
+        # Outside the upload limit: a request without a key is refused before its body is read.
+        open_paths = DEMO_PATHS | (PROBE_PATHS if settings.public_probes else frozenset())
+        app.add_middleware(
+            ApiKeyMiddleware, keys=settings.api_keys, open_paths=open_paths, metrics=state.metrics
+        )
+    # Added after those, so outside them: even a 413 or a 401 carries the request id.
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
+    if settings.cors_origins:
+        # Outermost, so that preflight requests are answered without a key.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     return app
 
 

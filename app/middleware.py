@@ -12,6 +12,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logs import request_id_var
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class RequestContextMiddleware:
             await send(message)
 
         began = time.perf_counter()
+        token = request_id_var.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -86,9 +88,13 @@ class RequestContextMiddleware:
         finally:
             path = scope.get("path", "")
             endpoint = path if path in _ENDPOINTS else "other"
+            elapsed = time.perf_counter() - began
             self.metrics.request_duration.labels(endpoint=endpoint, status=str(status)).observe(
-                time.perf_counter() - began
+                elapsed
             )
+            # The endpoint label, not the raw path: a client's path is not echoed into logs.
+            log.debug("%s %s -> %d in %.3f s", scope.get("method"), endpoint, status, elapsed)
+            request_id_var.reset(token)
 
 
 class UploadLimitMiddleware:

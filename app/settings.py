@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "exposure-gan.safetensors"
@@ -32,6 +33,14 @@ class Settings(BaseSettings):
     max_pixels: int = Field(50_000_000, ge=1, description="width x height limit")
     request_timeout_s: float = Field(60.0, gt=0, le=3600, description="deadline per request")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # NoDecode: a comma-separated list is read by _split_list, not as JSON only.
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), repr=False, description="Bearer keys; empty: no key needed"
+    )
+    public_probes: bool = Field(True, description="/healthz, /readyz, /metrics need no key")
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="origins allowed by CORS; empty: no CORS headers at all"
+    )
 
     @field_validator("device")
     @classmethod
@@ -42,6 +51,22 @@ class Settings(BaseSettings):
                 f"EXPOSURE_DEVICE={value!r} is not valid; accepted: auto, cpu, cuda, cuda:N"
             )
         return value
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text.startswith("["):
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ValueError("accepted: comma-separated values, or a JSON list of strings")
+        return tuple(item.strip() for item in items if item.strip())
 
     @field_validator("log_level", mode="before")
     @classmethod
