@@ -33,6 +33,8 @@ class TrainConfig:
     tau_min: float = 0.3
     tau_max: float = 0.95
     identity_prob: float = 0.1
+    tau_mode: float = 0.5  # SPEC's default clip level...
+    tau_mode_prob: float = 0.4  # ...drawn this often: the prior for photos that are ambiguous
     max_side: int = 512
     log_every: int = 25
     sample_every: int = 500

@@ -49,24 +49,34 @@ def load_photo(path: Path, max_side: int) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class ExposureSampler:
-    """How overexposure is drawn: a fixed `tau`, or uniform in [tau_min, tau_max].
+    """How overexposure is drawn: a mixture of no change, a common setting, and a range.
 
     `identity_prob` of the samples are left as they were (tau = 1), so that the model learns
-    to leave a correctly exposed photo alone.
+    to leave a correctly exposed photo alone; `mode_prob` get `mode_tau` (SPEC's default,
+    +1 EV), the rest are uniform in [tau_min, tau_max]. How overexposed a photo is cannot
+    always be told from the photo alone (a bright scene looks like an overexposed dim one);
+    the mode is the prior that such ambiguous photos fall back to.
     """
 
     tau_min: float = 0.3
     tau_max: float = 0.95
     identity_prob: float = 0.1
+    mode_tau: float = 0.5
+    mode_prob: float = 0.0
     gamma: float = DEFAULT_GAMMA
 
     def __post_init__(self) -> None:
         if not 0.0 < self.tau_min <= self.tau_max <= 1.0:
             raise ValueError("need 0 < tau_min <= tau_max <= 1")
+        if not 0.0 < self.mode_tau <= 1.0 or self.identity_prob + self.mode_prob > 1.0:
+            raise ValueError("need 0 < mode_tau <= 1 and identity_prob + mode_prob <= 1")
 
     def draw(self, rng: random.Random) -> float:
-        if rng.random() < self.identity_prob:
+        r = rng.random()
+        if r < self.identity_prob:
             return 1.0
+        if r < self.identity_prob + self.mode_prob:
+            return self.mode_tau
         return rng.uniform(self.tau_min, self.tau_max)
 
 

@@ -67,7 +67,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.tau is not None:
-        changes.update(tau_min=args.tau, tau_max=args.tau, identity_prob=0.0)
+        changes.update(tau_min=args.tau, tau_max=args.tau, identity_prob=0.0, tau_mode_prob=0.0)
     if args.tau_range:
         changes.update(tau_min=args.tau_range[0], tau_max=args.tau_range[1])
     if args.no_perceptual:
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(config.seed + rank)
     out_dir = Path(args.out)
 
-    sampler = ExposureSampler(config.tau_min, config.tau_max, config.identity_prob)
+    sampler = ExposureSampler(
+        config.tau_min, config.tau_max, config.identity_prob, config.tau_mode, config.tau_mode_prob
+    )
     dataset = OverexposureDataset(
         args.data,
         config.crop,

@@ -66,6 +66,9 @@ def test_sampler_range_and_identity() -> None:
     taus = [sampler.draw(rng) for _ in range(2000)]
     assert all(0.3 <= t <= 0.9 or t == 1.0 for t in taus)
     assert 0.2 < sum(t == 1.0 for t in taus) / len(taus) < 0.3
+    mixed = ExposureSampler(tau_min=0.3, tau_max=0.9, identity_prob=0.1, mode_prob=0.5)
+    draws = [mixed.draw(rng) for _ in range(2000)]
+    assert 0.45 < sum(t == 0.5 for t in draws) / len(draws) < 0.55
     with pytest.raises(ValueError):
         ExposureSampler(tau_min=0.0)
 
