@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from app.errors import ApiError
 
@@ -96,8 +96,16 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         width, height = image.size
         if width * height > max_pixels:
             raise _too_many_pixels(width, height, max_pixels)
+        # MPO is a camera JPEG with extra pictures (previews, stereo): its first one is the photo.
+        if getattr(image, "is_animated", False) and image.format != "MPO":
+            raise ApiError(
+                415,
+                f"animated or multi-page {image.format} images are not supported; "
+                f"accepted: a single-frame {ACCEPTED_INPUT} image",
+                "bad_format",
+            )
         family = _FAMILY[str(image.format)]
-        icc = image.info.get("icc_profile") or None
+        icc = _valid_profile(image.info.get("icc_profile"))
         try:
             upright = ImageOps.exif_transpose(image)
             color, alpha = _to_arrays(upright)
@@ -112,7 +120,18 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
                 f"accepted: a complete, valid {ACCEPTED_INPUT} file",
                 "bad_image",
             ) from exc
-    return DecodedImage(color, alpha, icc if isinstance(icc, bytes) else None, family)
+    return DecodedImage(color, alpha, icc, family)
+
+
+def _valid_profile(icc: object) -> bytes | None:
+    """The ICC profile if littleCMS can read it: a broken one is dropped, not passed on."""
+    if not isinstance(icc, bytes) or not icc:
+        return None
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        return None
+    return icc
 
 
 def _to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -7,7 +7,7 @@ import time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -47,6 +47,17 @@ GammaField = Annotated[
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {t: {} for t in CONTENT_TYPES.values()}, "description": "the image"}
 }
+
+
+async def _one_image(request: Request) -> None:
+    """Refuses (422) several `image` fields, where the framework would quietly take the last."""
+    count = len((await request.form()).getlist("image"))
+    if count > 1:
+        raise ApiError(
+            422,
+            f"the request holds {count} 'image' fields; accepted: exactly one image per request",
+            "invalid_parameter",
+        )
 
 
 async def _decode(image: UploadFile, settings: Settings) -> DecodedImage:
@@ -121,7 +132,12 @@ async def _respond(decoded: DecodedImage, color: Any, fmt: str, quality: int | N
     return Response(body, media_type=CONTENT_TYPES[fmt])
 
 
-@router.post("/correct", response_class=Response, responses=_IMAGE_RESPONSES)
+@router.post(
+    "/correct",
+    response_class=Response,
+    responses=_IMAGE_RESPONSES,
+    dependencies=[Depends(_one_image)],
+)
 async def correct(
     request: Request,
     image: ImageField,
@@ -144,7 +160,12 @@ async def correct(
     return await _respond(decoded, color, fmt, quality)
 
 
-@router.post("/simulate-overexposure", response_class=Response, responses=_IMAGE_RESPONSES)
+@router.post(
+    "/simulate-overexposure",
+    response_class=Response,
+    responses=_IMAGE_RESPONSES,
+    dependencies=[Depends(_one_image)],
+)
 async def simulate(
     image: ImageField,
     settings: SettingsDep,
