@@ -14,7 +14,7 @@ const el = {
   original: $("original"), originalCaption: $("original-caption"), corrected: $("corrected"),
   compare: $("compare"), before: $("compare-before"), after: $("compare-after"),
   line: $("compare-line"), slider: $("compare-slider"),
-  download: $("download"), timing: $("timing"),
+  download: $("download"), timing: $("timing"), auth: $("auth"), apiKey: $("api-key"),
 };
 
 const state = {
@@ -54,7 +54,15 @@ async function post(path, fields) {
   for (const [key, value] of Object.entries(fields)) {
     if (value !== "" && value !== null && value !== undefined) form.append(key, value);
   }
-  const response = await fetch(path, { method: "POST", body: form });
+  // A service started with EXPOSURE_API_KEYS wants a key: asked for after its first 401.
+  const key = el.apiKey.value.trim();
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  const response = await fetch(path, { method: "POST", body: form, headers });
+  if (response.status === 401) {
+    el.auth.hidden = false;
+    el.apiKey.focus();
+    throw new Error(key ? "the API key was not accepted" : "this service needs an API key: enter it above");
+  }
   if (!response.ok) {
     const retry = response.headers.get("Retry-After");
     const suffix = retry ? ` (retry in ${retry} s)` : "";
@@ -161,6 +169,7 @@ el.reset.addEventListener("click", () => {
 });
 el.format.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.tau.addEventListener("input", updateTau);
+el.apiKey.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.slider.addEventListener("input", updateCompare);
 el.after.addEventListener("load", () => {
   // The comparison takes the photo's shape, so neither side is letterboxed differently.

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deploy.deploy_helpers import write_photo
+from tests.deploy.deploy_helpers import ServiceFactory, write_photo
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -79,6 +79,10 @@ def _wait_for_result(page: Any) -> None:
     )
 
 
+def _wait_for_error(page: Any) -> None:
+    page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
+
+
 def test_demo_page_corrects_an_uploaded_photo(service_url: str, page: Any, tmp_path: Path) -> None:
     response = httpx.get(f"{service_url}/")
     assert response.status_code == 200, "GET / must serve the demo page (app.demo.router)"
@@ -128,5 +132,23 @@ def test_demo_page_shows_the_service_error(service_url: str, page: Any, tmp_path
     bogus.write_bytes(b"this is not an image")
     page.goto(f"{service_url}/")
     page.set_input_files("#file", str(bogus))
-    page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
+    _wait_for_error(page)
     assert "not a decodable image" in page.inner_text("#status")
+
+
+def test_demo_page_asks_for_the_api_key_when_the_service_wants_one(
+    service_factory: ServiceFactory, tiny_checkpoint: Path, page: Any, tmp_path: Path
+) -> None:
+    photo = write_photo(tmp_path / "p.png", 64, 48, seed=9)
+    keys = {"EXPOSURE_API_KEYS": "demo-secret-key"}
+    with service_factory(tiny_checkpoint, extra_env=keys) as url:
+        page.goto(f"{url}/")
+        page.set_input_files("#file", str(photo))
+        _wait_for_error(page)
+        assert "API key" in page.inner_text("#status")
+        assert page.locator("#api-key").is_visible()
+
+        page.fill("#api-key", "demo-secret-key")
+        page.locator("#api-key").dispatch_event("change")
+        _wait_for_result(page)
+        assert page.eval_on_selector("#corrected", "img => img.naturalWidth") == 64
