@@ -24,8 +24,9 @@ from model.generator import Generator
 # Guided upsampling: window radius at the working resolution and regularisation of the fit.
 GUIDE_RADIUS = 2
 GUIDE_EPS = 1e-4
-# Pixels per strip when applying the affine maps at full resolution (bounds peak memory).
-STRIP_PIXELS = 1 << 21
+# Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
+# a few float copies of one strip (3 MB each), small enough to stay in cache.
+STRIP_PIXELS = 1 << 18
 
 
 @dataclass
@@ -77,10 +78,31 @@ def to_canvas(image: np.ndarray, working_size: int) -> Canvas:
     height, width = image.shape[:2]
     scale = min(1.0, working_size / max(height, width))
     low_h, low_w = max(1, round(height * scale)), max(1, round(width * scale))
-    full = _to_chw_float(image)
-    low = full if scale == 1.0 else F.adaptive_avg_pool2d(full[None], (low_h, low_w))[0]
-    del full
+    low = _to_chw_float(image) if scale == 1.0 else _downscale(image, low_h, low_w)
     return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w)
+
+
+def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
+    """Area-averages (H, W, 3) to (3, low_h, low_w) floats in [0, 1], one strip at a time.
+
+    Averaging is separable: each strip of rows is pooled to `low_w` columns, then the narrow
+    (H, low_w) result is pooled to `low_h` rows. The same bins as F.adaptive_avg_pool2d, without
+    ever holding the whole photo as floats (4x the size of a uint8 photo).
+    """
+    height, width = image.shape[:2]
+    narrow = torch.empty(1, 3, height, low_w)
+    for start, stop in _strips(height, width):
+        strip = _hwc_tensor(image[start:stop]).float().permute(2, 0, 1)[None]
+        narrow[:, :, start:stop] = F.adaptive_avg_pool2d(strip, (stop - start, low_w))
+    low = F.adaptive_avg_pool2d(narrow, (low_h, low_w))[0]
+    return low.mul_(1.0 / _max_value(image.dtype))
+
+
+def _hwc_tensor(image: np.ndarray) -> torch.Tensor:
+    """The (h, w, 3) array as a tensor, sharing its memory (nothing here writes to it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(image))
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -123,18 +145,32 @@ def from_canvas(image: np.ndarray, canvas: Canvas, output: torch.Tensor) -> np.n
         return result
     low_in = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
     a, b = _affine_maps(low_in, low_out)
+    # The photo keeps its own units (0..255 for uint8): output = a * pixel + b * max_value,
+    # so no strip is ever scaled to [0, 1] and back. The maps are widened to full width once
+    # (at most a few tens of MB: the canvas has at most working_size rows) and stored
+    # (h, W, 3) like the photo, so each strip only blends two rows and nothing is permuted.
+    a_wide = _widen(a, canvas.width)
+    b_wide = _widen(b.mul_(max_value), canvas.width)
     y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
-    x0, x1, wx = _source_coords(canvas.width, canvas.low_width)
+    integer = np.issubdtype(image.dtype, np.integer)
+    out = torch.from_numpy(result)
     for start, stop in _strips(canvas.height, canvas.width):
         rows = slice(start, stop)
-        wr = wy[rows][None, :, None]
-        a_rows = a[:, y0[rows]] * (1 - wr) + a[:, y1[rows]] * wr
-        b_rows = b[:, y0[rows]] * (1 - wr) + b[:, y1[rows]] * wr
-        a_full = a_rows[:, :, x0] * (1 - wx) + a_rows[:, :, x1] * wx
-        b_full = b_rows[:, :, x0] * (1 - wx) + b_rows[:, :, x1] * wx
-        guide = _to_chw_float(image[rows])
-        _store(result, rows, a_full.mul_(guide).add_(b_full), max_value)
+        # Every strip uses the whole photo's row coordinates, so strips join without seams.
+        wr = wy[rows][:, None, None]
+        a_full = torch.lerp(a_wide[y0[rows]], a_wide[y1[rows]], wr)
+        b_full = torch.lerp(b_wide[y0[rows]], b_wide[y1[rows]], wr)
+        values = torch.addcmul(b_full, a_full, _hwc_tensor(image[rows]).float())
+        values.clamp_(0.0, max_value)
+        out[rows] = values.round_() if integer else values
     return result
+
+
+def _widen(maps: torch.Tensor, width: int) -> torch.Tensor:
+    """Bilinearly resizes (3, h, w) maps to (h, width, 3) along the columns only."""
+    size = (int(maps.shape[1]), width)
+    wide = F.interpolate(maps[None], size=size, mode="bilinear", align_corners=False)
+    return wide[0].permute(1, 2, 0).contiguous()
 
 
 def _store(result: np.ndarray, rows: slice, chw: torch.Tensor, max_value: float) -> None:
