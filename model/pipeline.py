@@ -174,7 +174,8 @@ def _widen(maps: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def _store(result: np.ndarray, rows: slice, chw: torch.Tensor, max_value: float) -> None:
-    values = chw.clamp_(0.0, 1.0).permute(1, 2, 0)
+    # Out of place: the caller's output may be an inference tensor, or still in use.
+    values = chw.clamp(0.0, 1.0).permute(1, 2, 0)
     if np.issubdtype(result.dtype, np.integer):
         values = values.mul(max_value).round_()
     result[rows] = values.numpy().astype(result.dtype, copy=False)
