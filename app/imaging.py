@@ -19,6 +19,8 @@ ACCEPTED_INPUT = "JPEG, PNG, WebP, TIFF or BMP"
 _GRAY_MODES = {"1", "L", "LA", "La"}
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _UINT16_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+# Pixels leave Pillow in strips of about this many bytes (bounds the extra copy of a big photo).
+_STRIP_BYTES = 1 << 22
 
 
 @dataclass
@@ -107,8 +109,9 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         family = _FAMILY[str(image.format)]
         icc = _valid_profile(image.info.get("icc_profile"))
         try:
-            upright = ImageOps.exif_transpose(image)
-            color, alpha = _to_arrays(upright)
+            # In place: a copy of a 24 MP photo costs 96 MB, and a rotated one replaces it.
+            ImageOps.exif_transpose(image, in_place=True)
+            color, alpha = _to_arrays(image)
         except ApiError:
             raise
         except Image.DecompressionBombError as exc:
@@ -146,12 +149,28 @@ def _to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
     gray = mode in _GRAY_MODES or (mode == "P" and _gray_palette(image))
     target = ("LA" if has_alpha else "L") if gray else ("RGBA" if has_alpha else "RGB")
-    # A copy: torch warns on (and must not write to) Pillow's read-only buffers.
-    array = np.array(image.convert(target))
+    array = _pixels(image if image.mode == target else image.convert(target))
     if gray:
         array = array[..., None] if array.ndim == 2 else array
     color, alpha = (array[..., :-1], array[..., -1]) if has_alpha else (array, None)
     return np.ascontiguousarray(color), None if alpha is None else np.ascontiguousarray(alpha)
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    """A new writable uint8 array of the pixels, copied a strip of rows at a time.
+
+    np.array(image) would hold the photo three times at once (Pillow's copy, the bytes from
+    tobytes() and the array); strips hold it twice and one strip. Writable, because torch warns
+    on (and must not write to) Pillow's read-only buffers.
+    """
+    width, height = image.size
+    bands = len(image.getbands())
+    array = np.empty((height, width, bands) if bands > 1 else (height, width), np.uint8)
+    rows = max(1, _STRIP_BYTES // max(1, width * bands))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        array[top:bottom] = np.asarray(image.crop((0, top, width, bottom)))
+    return array
 
 
 def _gray_palette(image: Image.Image) -> bool:
