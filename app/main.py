@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.demo import router as demo_router
+from app.drain import SignalDrain
 from app.errors import install_error_handlers
 from app.imaging import set_pixel_limit
 from app.logs import configure_logging
@@ -72,11 +73,16 @@ def create_app(
         # Warm-up runs on the worker thread: the server answers /readyz 503 meanwhile.
         worker.start()
         state.worker = worker
-        supervisor = asyncio.create_task(supervise(state, worker))
+        supervisor = asyncio.create_task(supervise(worker))
+        drain = SignalDrain(
+            state.start_draining, settings.drain_delay_s, settings.shutdown_timeout_s
+        )
+        drain.install()
         try:
             yield
         finally:
-            state.draining = True
+            state.start_draining()
+            drain.uninstall()
             supervisor.cancel()
             await run_in_threadpool(worker.stop)
 

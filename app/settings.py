@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(50.0, gt=0, le=10_000, description="request body limit")
     max_pixels: int = Field(50_000_000, ge=1, description="width x height limit")
     request_timeout_s: float = Field(60.0, gt=0, le=3600, description="deadline per request")
+    drain_delay_s: float = Field(
+        5.0, ge=0, le=3600, description="on SIGTERM, seconds of /readyz 503 while still serving"
+    )
+    # Past the 60 s request deadline: a request taken at the end of the drain delay still ends.
+    shutdown_timeout_s: float = Field(
+        70.0, gt=0, le=3600, description="after the drain delay, seconds before a forced exit"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # NoDecode: a comma-separated list is read by _split_list, not as JSON only.
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(

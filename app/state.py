@@ -18,6 +18,10 @@ class ServiceState:
     worker: InferenceWorker | None = None
     draining: bool = False
 
+    def start_draining(self) -> None:
+        """Turns /readyz 503 for good: the service is about to stop."""
+        self.draining = True
+
     @property
     def ready(self) -> bool:
         """Loaded, warmed up, its worker thread alive, and not draining."""

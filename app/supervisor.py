@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.state import ServiceState
 from app.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -15,10 +14,13 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 0.2
 
 
-async def supervise(state: ServiceState, worker: InferenceWorker) -> None:
-    """Restarts `worker` whenever its thread has died, until the service drains."""
-    while not state.draining:
+async def supervise(worker: InferenceWorker) -> None:
+    """Restarts `worker` whenever its thread has died, until the lifespan cancels this.
+
+    It goes on while /readyz says draining: during the drain delay requests are still served.
+    """
+    while True:
         await asyncio.sleep(CHECK_INTERVAL_S)
-        if not worker.alive and not state.draining:
+        if not worker.alive:
             log.error("the inference worker thread is dead; restarting it")
             worker.restart()

@@ -56,6 +56,8 @@ def _run_service(
         "EXPOSURE_CHECKPOINT": str(checkpoint),
         "EXPOSURE_DEVICE": "cpu",
         "EXPOSURE_LOG_LEVEL": "warning",
+        # Stopped by SIGTERM after each test: no load balancer here to wait for.
+        "EXPOSURE_DRAIN_DELAY_S": "0",
         **(extra_env or {}),
     }
     log_file = open(log_path or os.devnull, "wb")  # noqa: SIM115 (closed in finally)
