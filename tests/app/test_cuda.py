@@ -1,0 +1,44 @@
+"""The CUDA path of the worker: half precision, pinned memory, outputs back on the CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.metrics import Metrics
+from app.worker import InferenceWorker, autocast_dtype
+from tests.conftest import TINY, tiny_generator
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def test_cuda_defaults_to_fp16_autocast() -> None:
+    assert autocast_dtype(torch.device("cuda"), "auto") == torch.float16
+    assert autocast_dtype(torch.device("cuda"), "bf16") == torch.bfloat16
+    assert autocast_dtype(torch.device("cuda"), "fp32") is None
+
+
+@pytest.mark.parametrize("precision", ["auto", "bf16", "fp32"])
+def test_forward_on_cuda_matches_cpu(precision: str) -> None:
+    device = torch.device("cuda")
+    generator = tiny_generator()
+    canvases = torch.rand(3, 3, TINY.working_size, TINY.working_size)
+    with torch.no_grad():
+        expected = generator(canvases)
+    worker = InferenceWorker(
+        generator.to(device),
+        device,
+        Metrics(),
+        max_batch_size=4,
+        max_wait_s=0.0,
+        max_queue=8,
+        precision=precision,
+    )
+    outputs = worker._forward(canvases)
+    assert outputs.device.type == "cpu" and outputs.dtype == torch.float32
+    # fp16 keeps 8-bit output exact to about a level; bf16 to a few.
+    tolerance = {"auto": 2 / 255, "bf16": 8 / 255, "fp32": 1e-4}[precision]
+    assert (outputs - expected).abs().max().item() <= tolerance
