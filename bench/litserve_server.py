@@ -1,0 +1,82 @@
+"""The same generator and pipeline served by LitServe with its own batching, for comparison.
+
+    python bench/litserve_server.py --checkpoint CKPT --port PORT [--max-batch-size 8]
+
+Decode, to_canvas, from_canvas and encode are the service's own functions, so the comparison
+is between the two serving layers (request handling, batching, process hops), not the models.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import litserve as ls
+import numpy as np
+import torch
+from fastapi import Request, Response
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.imaging import decode, encode
+from app.processing import finish_correction, make_canvas
+from model import Canvas, Generator, load_generator
+
+MAX_PIXELS = 50_000_000
+
+
+class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
+    """decode -> canvas, batched forward pass, canvas -> full size -> JPEG."""
+
+    def __init__(self, checkpoint: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+
+    def setup(self, device: str) -> None:
+        self.generator: Generator = load_generator(self.checkpoint, torch.device("cpu"))[0].eval()
+        self.working_size = self.generator.config.working_size
+
+    # LitServe reads this annotation (so no `from __future__ import annotations` here): a
+    # starlette Request makes it parse the multipart form.
+    def decode_request(self, request: Request) -> tuple[np.ndarray, Canvas, str]:
+        upload: Any = request["image"]  # type: ignore[index]
+        data = upload.file.read() if hasattr(upload, "file") else bytes(upload)
+        decoded = decode(data, MAX_PIXELS)
+        return decoded.color, make_canvas(decoded.color, self.working_size), decoded.family
+
+    def batch(self, inputs: list[Any]) -> list[Any]:
+        return inputs
+
+    @torch.no_grad()
+    def predict(self, items: list[Any]) -> list[Any]:
+        outputs = self.generator(torch.stack([canvas.tensor for _, canvas, _ in items]))
+        return [(*item, out) for item, out in zip(items, outputs, strict=True)]
+
+    def unbatch(self, output: list[Any]) -> list[Any]:
+        return output
+
+    def encode_response(self, output: Any) -> Response:
+        color, canvas, family, out = output
+        result = finish_correction(color, canvas, out)
+        return Response(encode(result, None, None, family), media_type=f"image/{family}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--batch-timeout", type=float, default=0.01)
+    args = parser.parse_args()
+    api = ExposureAPI(
+        args.checkpoint,
+        max_batch_size=args.max_batch_size,
+        batch_timeout=args.batch_timeout,
+        api_path="/correct",
+    )
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, timeout=120)
+    server.run(host="127.0.0.1", port=args.port, generate_client_file=False)
+
+
+if __name__ == "__main__":
+    main()
