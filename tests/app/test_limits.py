@@ -16,7 +16,22 @@ def raw_request(url: str, head: str, body: bytes = b"") -> bytes:
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=PATIENCE_S) as sock:
         sock.sendall(head.encode() + b"\r\n" + body)
-        return sock.recv(65536)
+        answer = b""
+        # Headers and body may arrive in separate packets: read until the declared body is in.
+        while True:
+            chunk = sock.recv(65536)
+            answer += chunk
+            headers, sep, rest = answer.partition(b"\r\n\r\n")
+            if not chunk or (sep and len(rest) >= _content_length(headers)):
+                return answer
+
+
+def _content_length(headers: bytes) -> int:
+    for line in headers.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
 
 
 def test_a_huge_content_length_is_refused_before_any_body(checkpoint: Path) -> None:
