@@ -80,7 +80,7 @@ def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
 
     from app.processing import finish_correction, make_canvas
     from app.worker import resolve_device
-    from model import load_generator
+    from model import Prediction, load_generator
 
     device = resolve_device(args.device or settings.device)
     generator, _ = load_generator(args.checkpoint or settings.checkpoint, device)
@@ -89,8 +89,9 @@ def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
     @torch.inference_mode()
     def correct(color: np.ndarray) -> np.ndarray:
         canvas = make_canvas(color, size)
-        output = generator(canvas.tensor[None].to(device))[0].float().cpu()
-        return finish_correction(color, canvas, output)
+        log_gain, fill = generator.predict(canvas.tensor[None].to(device))
+        prediction = Prediction(float(log_gain[0]), fill[0].float().cpu())
+        return finish_correction(color, canvas, prediction)
 
     return correct
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.cpu import CpuPool
 from app.errors import ApiError
 from app.metrics import Metrics
 from app.settings import Settings
@@ -53,3 +54,11 @@ def get_metrics(state: StateDep) -> Metrics:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def get_cpu(state: StateDep) -> CpuPool:
+    """The bounded pool for per-request array work."""
+    return state.cpu
+
+
+CpuDep = Annotated[CpuPool, Depends(get_cpu)]

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.cpu import CpuPool
 from app.demo import router as demo_router
 from app.drain import SignalDrain
 from app.errors import install_error_handlers
@@ -52,7 +53,7 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, log)
     set_pixel_limit(settings.max_pixels)
-    state = ServiceState(settings=settings, metrics=Metrics())
+    state = ServiceState(settings=settings, metrics=Metrics(), cpu=CpuPool(settings.cpu_threads))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from model import Canvas, from_canvas, overexpose, overexpose_uint8, to_canvas
+from model import Canvas, Prediction, from_canvas, overexpose, overexpose_uint8, to_canvas
 
 
 def make_canvas(color: np.ndarray, working_size: int) -> Canvas:
@@ -13,9 +12,9 @@ def make_canvas(color: np.ndarray, working_size: int) -> Canvas:
     return to_canvas(_as_rgb(color), working_size)
 
 
-def finish_correction(color: np.ndarray, canvas: Canvas, output: torch.Tensor) -> np.ndarray:
-    """Carries the generator's output to full size, in the photo's channels and dtype."""
-    result: np.ndarray = from_canvas(_as_rgb(color), canvas, output)
+def finish_correction(color: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
+    """Applies the generator's prediction at full size, in the photo's channels and dtype."""
+    result: np.ndarray = from_canvas(_as_rgb(color), canvas, prediction)
     if int(color.shape[2]) == 3:
         return result
     # Grayscale in, grayscale out: the channel mean, rounded.

@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app.deps import MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
+from app.cpu import CpuPool
+from app.deps import CpuDep, MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
 from app.errors import ApiError
 from app.imaging import CONTENT_TYPES, DecodedImage, check_encodable, decode, encode
 from app.processing import finish_correction, make_canvas, simulate_overexposure
@@ -60,9 +60,9 @@ async def _one_image(request: Request) -> None:
         )
 
 
-async def _decode(image: UploadFile, settings: Settings) -> DecodedImage:
+async def _decode(image: UploadFile, settings: Settings, cpu: CpuPool) -> DecodedImage:
     data = await image.read()
-    return await run_in_threadpool(decode, data, settings.max_pixels)
+    return await cpu.run(decode, data, settings.max_pixels)
 
 
 async def _client_gone(request: Request) -> None:
@@ -127,8 +127,10 @@ async def _infer(
         ) from exc
 
 
-async def _respond(decoded: DecodedImage, color: Any, fmt: str, quality: int | None) -> Response:
-    body = await run_in_threadpool(encode, color, decoded.alpha, decoded.icc_profile, fmt, quality)
+async def _respond(
+    decoded: DecodedImage, color: Any, fmt: str, quality: int | None, cpu: CpuPool
+) -> Response:
+    body = await cpu.run(encode, color, decoded.alpha, decoded.icc_profile, fmt, quality)
     return Response(body, media_type=CONTENT_TYPES[fmt])
 
 
@@ -144,20 +146,21 @@ async def correct(
     worker: WorkerDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
+    cpu: CpuDep,
     format: FormatField = None,
     quality: QualityField = None,
 ) -> Response:
     """Corrects an overexposed photo; same size as the input after EXIF orientation."""
     deadline = time.monotonic() + settings.request_timeout_s
-    decoded = await _decode(image, settings)
+    decoded = await _decode(image, settings, cpu)
     fmt = format.value if format else decoded.family
     check_encodable(decoded.color.shape, fmt)
-    canvas = await run_in_threadpool(make_canvas, decoded.color, worker.working_size)
+    canvas = await cpu.run(make_canvas, decoded.color, worker.working_size)
     output = await _infer(
         worker, canvas.tensor, request, deadline, settings.request_timeout_s, request_id
     )
-    color = await run_in_threadpool(finish_correction, decoded.color, canvas, output)
-    return await _respond(decoded, color, fmt, quality)
+    color = await cpu.run(finish_correction, decoded.color, canvas, output)
+    return await _respond(decoded, color, fmt, quality, cpu)
 
 
 @router.post(
@@ -169,17 +172,18 @@ async def correct(
 async def simulate(
     image: ImageField,
     settings: SettingsDep,
+    cpu: CpuDep,
     tau: TauField = DEFAULT_TAU,
     gamma: GammaField = DEFAULT_GAMMA,
     format: FormatField = None,
     quality: QualityField = None,
 ) -> Response:
     """Overexposes a photo exactly as SPEC section 1: y = min(1, x * tau ** -gamma)."""
-    decoded = await _decode(image, settings)
+    decoded = await _decode(image, settings, cpu)
     fmt = format.value if format else decoded.family
     check_encodable(decoded.color.shape, fmt)
-    color = await run_in_threadpool(simulate_overexposure, decoded.color, tau, gamma)
-    return await _respond(decoded, color, fmt, quality)
+    color = await cpu.run(simulate_overexposure, decoded.color, tau, gamma)
+    return await _respond(decoded, color, fmt, quality, cpu)
 
 
 @router.get("/healthz")

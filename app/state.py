@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from app.cpu import CpuPool
 from app.metrics import Metrics
 from app.settings import Settings
 from app.worker import InferenceWorker
@@ -16,6 +17,7 @@ class ServiceState:
     settings: Settings
     metrics: Metrics
     worker: InferenceWorker | None = None
+    cpu: CpuPool = field(default_factory=CpuPool)
     draining: bool = False
 
     def start_draining(self) -> None:

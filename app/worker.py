@@ -13,7 +13,7 @@ import torch
 
 from app.batching import collect_batch
 from app.metrics import Metrics
-from model import Generator
+from model import Generator, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Job:
 
     canvas: torch.Tensor
     request_id: str = "-"
-    future: Future[torch.Tensor] = field(default_factory=Future)
+    future: Future[Prediction] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
@@ -122,7 +122,7 @@ class InferenceWorker:
         self._thread = self._new_thread()
         self._thread.start()
 
-    def submit(self, canvas: torch.Tensor, request_id: str = "-") -> Future[torch.Tensor]:
+    def submit(self, canvas: torch.Tensor, request_id: str = "-") -> Future[Prediction]:
         """Queues one (3, S, S) canvas; raises QueueFull or WorkerStopped instead of waiting."""
         job = Job(canvas, request_id)
         with self._submit_lock:
@@ -245,19 +245,18 @@ class InferenceWorker:
         for job in jobs:
             job.future.set_exception(exc)
 
-    # no_grad rather than inference_mode: from_canvas later updates outputs in place, which
-    # inference tensors forbid outside inference mode.
-    @torch.no_grad()
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """One forward pass; returns float32 (N, 3, S, S) on the CPU."""
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor) -> list[Prediction]:
+        """One forward pass; returns each canvas's prediction, in float32 on the CPU."""
         if self.device.type != "cuda":
-            outputs: torch.Tensor = self._generator(
+            log_gains, fills = self._generator.predict(
                 batch.contiguous(memory_format=self._memory_format)
             )
-            return outputs.float()
-        inputs = batch.pin_memory().to(self.device, non_blocking=True)
-        with torch.autocast(
-            "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
-        ):
-            outputs = self._generator(inputs)
-        return outputs.float().cpu()
+        else:
+            inputs = batch.pin_memory().to(self.device, non_blocking=True)
+            with torch.autocast(
+                "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
+            ):
+                log_gains, fills = self._generator.predict(inputs)
+        log_gains, fills = log_gains.float().cpu(), fills.float().cpu()
+        return [Prediction(float(g), f) for g, f in zip(log_gains, fills, strict=True)]

@@ -60,7 +60,7 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
 
     from app.imaging import decode, encode
     from app.processing import finish_correction, make_canvas
-    from model import load_generator
+    from model import Prediction, load_generator
 
     me = psutil.Process()
     peak = [0]
@@ -91,10 +91,13 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
     decoded = stage("decode (JPEG -> uint8 array)", lambda: decode(body, 50_000_000))
     canvas = stage("to_canvas (area-average to 512)", lambda: make_canvas(decoded.color, 512))
     with torch.no_grad():
-        output = stage("forward pass (1 canvas)", lambda: generator(canvas.tensor[None])[0])
+        gain, fill = stage(
+            "forward pass (1 canvas)", lambda: generator.predict(canvas.tensor[None])
+        )
+    prediction = Prediction(float(gain), fill[0])
     color = stage(
-        "from_canvas (guided upsampling, strips)",
-        lambda: finish_correction(decoded.color, canvas, output),
+        "from_canvas (gain and fill at full size, strips)",
+        lambda: finish_correction(decoded.color, canvas, prediction),
     )
     stage("encode (JPEG q90)", lambda: encode(color, None, None, "jpeg"))
     done.set()

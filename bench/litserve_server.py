@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.imaging import decode, encode
 from app.processing import finish_correction, make_canvas
-from model import Canvas, Generator, load_generator
+from model import Canvas, Generator, Prediction, load_generator
 
 MAX_PIXELS = 50_000_000
 
@@ -49,8 +49,9 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
 
     @torch.no_grad()
     def predict(self, items: list[Any]) -> list[Any]:
-        outputs = self.generator(torch.stack([canvas.tensor for _, canvas, _ in items]))
-        return [(*item, out) for item, out in zip(items, outputs, strict=True)]
+        gains, fills = self.generator.predict(torch.stack([c.tensor for _, c, _ in items]))
+        predictions = [Prediction(float(g), f) for g, f in zip(gains, fills, strict=True)]
+        return [(*item, p) for item, p in zip(items, predictions, strict=True)]
 
     def unbatch(self, output: list[Any]) -> list[Any]:
         return output

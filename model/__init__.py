@@ -17,7 +17,7 @@ from model.exposure import (
     trivial_inverse,
 )
 from model.generator import Generator
-from model.pipeline import Canvas, correct_images, from_canvas, to_canvas
+from model.pipeline import Canvas, Prediction, correct_images, from_canvas, to_canvas
 
 __all__ = [
     "DEFAULT_GAMMA",
@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointInfo",
     "Generator",
     "GeneratorConfig",
+    "Prediction",
     "correct_images",
     "exposure_gain",
     "from_canvas",

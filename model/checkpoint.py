@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 from model.config import GeneratorConfig
 from model.generator import Generator
 
-FORMAT = "exposure-generator/1"
+# Version 2: exposure estimator on a thumbnail, fill of clipped values (version 1 is refused).
+FORMAT = "exposure-generator/2"
 
 
 class CheckpointError(ValueError):

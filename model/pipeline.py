@@ -1,16 +1,16 @@
 """Full-resolution correction: look at the photo at the working size, apply at full size.
 
 Every photo, whatever its size, becomes one square canvas of `working_size` pixels (downscaled
-if larger, mirror-padded if smaller), so photos of any size share a forward pass. The generator's
-output is carried back to full resolution by guided upsampling (a local affine model of output
-on input, as in He & Sun's fast guided filter): in regions that did not clip, output = gain *
-input holds exactly, so full-resolution detail survives; clipped regions get the generator's fill.
-The affine maps are interpolated and applied one strip of rows at a time, a pointwise formula,
-so memory stays bounded and there are no seams between strips.
+if larger, mirror-padded if smaller), so photos of any size share a forward pass. The generator
+predicts one gain per photo and a fill map for clipped values; both are applied at full
+resolution with the generator's own pointwise formula, so unclipped detail survives exactly and
+one gain gives the whole photo one tone. The fill map is interpolated and everything is applied
+one strip of rows at a time, so memory stays bounded and there are no seams between strips.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,11 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.generator import Generator
+from model.generator import Generator, clip_mask
 
-# Guided upsampling: window radius at the working resolution and regularisation of the fit.
-GUIDE_RADIUS = 2
-GUIDE_EPS = 1e-4
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
 # a few float copies of one strip (3 MB each), small enough to stay in cache.
 STRIP_PIXELS = 1 << 18
@@ -42,6 +39,14 @@ class Canvas:
     @property
     def downscaled(self) -> bool:
         return (self.low_height, self.low_width) != (self.height, self.width)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the generator says about one canvas: see `Generator.predict`."""
+
+    log_gain: float
+    fill: torch.Tensor  # (3, S, S) in [0, 1]
 
 
 def _max_value(dtype: np.dtype) -> float:
@@ -105,22 +110,6 @@ def _hwc_tensor(image: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(image))
 
 
-def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
-
-
-def _affine_maps(low_in: torch.Tensor, low_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel, per-channel a, b with low_out ~ a * low_in + b (both (3, h, w))."""
-    i, o = low_in[None], low_out[None]
-    r = GUIDE_RADIUS
-    mean_i, mean_o = _box(i, r), _box(o, r)
-    cov = _box(i * o, r) - mean_i * mean_o
-    var = _box(i * i, r) - mean_i * mean_i
-    a = cov / (var + GUIDE_EPS)
-    b = mean_o - a * mean_i
-    return _box(a, r)[0], _box(b, r)[0]
-
-
 def _source_coords(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bilinear source indices and weights, as F.interpolate(align_corners=False) computes them."""
     pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
@@ -135,33 +124,40 @@ def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
         yield start, min(height, start + rows)
 
 
-def from_canvas(image: np.ndarray, canvas: Canvas, output: torch.Tensor) -> np.ndarray:
-    """Carries the generator's (3, S, S) output back to the photo's full size and dtype."""
+def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
+    """Applies the generator's prediction for `canvas` to the photo at its full size and dtype.
+
+    Every full-resolution pixel gets `x * gain + mask(x) * (1 - gain) * fill`, the generator's
+    own formula: unclipped pixels keep all their detail, exactly scaled. The fill map, smooth
+    by construction, is carried up from the working size by bilinear interpolation; the mask is
+    taken from the full-resolution pixel itself, so clipped edges stay sharp.
+    """
     max_value = _max_value(image.dtype)
-    low_out = output[:, : canvas.low_height, : canvas.low_width].float().cpu()
-    result = np.empty(image.shape, dtype=image.dtype)
-    if not canvas.downscaled:
-        _store(result, slice(None), low_out, max_value)
-        return result
-    low_in = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
-    a, b = _affine_maps(low_in, low_out)
-    # The photo keeps its own units (0..255 for uint8): output = a * pixel + b * max_value,
-    # so no strip is ever scaled to [0, 1] and back. The maps are widened to full width once
-    # (at most a few tens of MB: the canvas has at most working_size rows) and stored
-    # (h, W, 3) like the photo, so each strip only blends two rows and nothing is permuted.
-    a_wide = _widen(a, canvas.width)
-    b_wide = _widen(b.mul_(max_value), canvas.width)
-    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
+    gain = math.exp(prediction.log_gain)
+    headroom = max(0.0, 1.0 - gain)
     integer = np.issubdtype(image.dtype, np.integer)
+    result = np.empty(image.shape, dtype=image.dtype)
     out = torch.from_numpy(result)
+    low_fill = prediction.fill[:, : canvas.low_height, : canvas.low_width].float().cpu()
+    if not canvas.downscaled:
+        x = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
+        values = torch.addcmul(x * gain, clip_mask(x) * headroom, low_fill).clamp_(0.0, 1.0)
+        values = values.permute(1, 2, 0).mul_(max_value)
+        out[:] = values.round_() if integer else values
+        return result
+    # The map is widened to full width once (at most a few tens of MB: the canvas has at
+    # most working_size rows) and stored (h, W, 3) like the photo, so each strip only blends
+    # two rows and nothing is permuted.
+    fill_wide = _widen(low_fill, canvas.width)
+    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
     for start, stop in _strips(canvas.height, canvas.width):
         rows = slice(start, stop)
         # Every strip uses the whole photo's row coordinates, so strips join without seams.
         wr = wy[rows][:, None, None]
-        a_full = torch.lerp(a_wide[y0[rows]], a_wide[y1[rows]], wr)
-        b_full = torch.lerp(b_wide[y0[rows]], b_wide[y1[rows]], wr)
-        values = torch.addcmul(b_full, a_full, _hwc_tensor(image[rows]).float())
-        values.clamp_(0.0, max_value)
+        fill = torch.lerp(fill_wide[y0[rows]], fill_wide[y1[rows]], wr)
+        x = _hwc_tensor(image[rows]).float().mul_(1.0 / max_value)
+        values = torch.addcmul(x * gain, clip_mask(x).mul_(headroom), fill).clamp_(0.0, 1.0)
+        values.mul_(max_value)
         out[rows] = values.round_() if integer else values
     return result
 
@@ -193,8 +189,11 @@ def correct_images(
         chunk = images[start : start + batch_size]
         canvases = [to_canvas(img, size) for img in chunk]
         batch = torch.stack([c.tensor for c in canvases]).to(device)
-        outputs = generator(batch)
+        log_gains, fills = generator.predict(batch)
+        predictions = [
+            Prediction(float(g), f) for g, f in zip(log_gains.cpu(), fills.cpu(), strict=True)
+        ]
         results.extend(
-            from_canvas(img, c, out) for img, c, out in zip(chunk, canvases, outputs, strict=True)
+            from_canvas(img, c, p) for img, c, p in zip(chunk, canvases, predictions, strict=True)
         )
     return results

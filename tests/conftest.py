@@ -17,12 +17,12 @@ TINY = GeneratorConfig(base_channels=4, max_channels=8, depth=3, working_size=64
 
 
 def tiny_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
-    """A small generator that darkens (gain 0.8) and adds a little residual, in eval mode."""
+    """A small generator that darkens (gain 0.8) and fills clipped values, in eval mode."""
     torch.manual_seed(seed)
     generator = Generator(config)
     with torch.no_grad():
-        generator.gain_head[-1].bias.fill_(math.log(0.8))  # type: ignore[union-attr]
-        generator.to_residual.weight.normal_(0.0, 0.01)
+        generator.exposure.head[-1].bias.fill_(math.log(0.8))  # type: ignore[union-attr]
+        generator.to_fill.weight.normal_(0.0, 0.1)
         for name, param in generator.named_parameters():
             if name.endswith("strength"):
                 param.fill_(0.05)  # exercise the eval-mode noise path

@@ -30,11 +30,12 @@ class TrainConfig:
     lambda_gain: float = 10.0
     adversarial: bool = True
     ema_decay: float = 0.999
-    tau_min: float = 0.3
-    tau_max: float = 0.95
-    identity_prob: float = 0.1
+    # Log-uniform range: 1 stop either side of the mode (SPEC's S2 uses 0.35, 0.5 and 0.7).
+    tau_min: float = 0.25
+    tau_max: float = 1.0
+    identity_prob: float = 0.05
     tau_mode: float = 0.5  # SPEC's default clip level...
-    tau_mode_prob: float = 0.4  # ...drawn this often: the prior for photos that are ambiguous
+    tau_mode_prob: float = 0.45  # ...drawn this often: the prior for photos that are ambiguous
     max_side: int = 512
     log_every: int = 25
     sample_every: int = 500

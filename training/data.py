@@ -13,7 +13,8 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from model import DEFAULT_GAMMA, overexpose
+from model import DEFAULT_GAMMA, overexpose, overexpose_uint8, to_canvas
+from model.generator import thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,11 @@ class ExposureSampler:
 
     `identity_prob` of the samples are left as they were (tau = 1), so that the model learns
     to leave a correctly exposed photo alone; `mode_prob` get `mode_tau` (SPEC's default,
-    +1 EV), the rest are uniform in [tau_min, tau_max]. How overexposed a photo is cannot
-    always be told from the photo alone (a bright scene looks like an overexposed dim one);
-    the mode is the prior that such ambiguous photos fall back to.
+    +1 EV), the rest are log-uniform in [tau_min, tau_max] (uniform in stops of exposure).
+    How overexposed a photo is cannot always be told from the photo alone (a bright scene
+    looks like an overexposed dim one); the estimate of such ambiguous photos falls back on
+    this prior, so the prior is kept symmetric in stops around the mode: a lopsided range
+    biases every estimate towards its heavier side.
     """
 
     tau_min: float = 0.3
@@ -77,11 +80,17 @@ class ExposureSampler:
             return 1.0
         if r < self.identity_prob + self.mode_prob:
             return self.mode_tau
-        return rng.uniform(self.tau_min, self.tau_max)
+        return math.exp(rng.uniform(math.log(self.tau_min), math.log(self.tau_max)))
 
 
-class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-    """(overexposed, ground truth, log-gain target) crops, made on the fly from photos in memory."""
+class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """(overexposed crop, ground-truth crop, log-gain target, thumbnail of the whole overexposed
+    photo), made on the fly from photos in memory.
+
+    The thumbnail is made exactly as the service makes it (canvas at `working_size`, then
+    `model.generator.thumbnail`), so the exposure estimator learns from the whole picture, as it
+    sees it in service, while the U-Net trains on crops.
+    """
 
     def __init__(
         self,
@@ -91,6 +100,7 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
         max_side: int = 512,
         samples_per_epoch: int | None = None,
         seed: int = 0,
+        working_size: int = 512,
     ) -> None:
         paths = find_photos(root)
         loaded = [load_photo(p, max_side) for p in paths]
@@ -98,6 +108,7 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
         if not self.photos:
             raise ValueError(f"no readable photos in {root}")
         self.crop = crop
+        self.working_size = working_size
         self.sampler = sampler
         self.length = samples_per_epoch or len(self.photos)
         self.rng = random.Random(seed)
@@ -105,16 +116,20 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(
+        self, index: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         photo = self.photos[self.rng.randrange(len(self.photos))]
         x = torch.from_numpy(self._random_crop(photo)).permute(2, 0, 1).float() / 255.0
-        if self.rng.random() < 0.5:
-            x = x.flip(-1)
         tau = self.sampler.draw(self.rng)
         # Quantise like a real 8-bit upload, exactly as SPEC section 1 does.
         y = torch.round(overexpose(x, tau, self.sampler.gamma) * 255.0) / 255.0
+        whole = overexpose_uint8(photo, tau, self.sampler.gamma)
+        thumb = thumbnail(to_canvas(whole, self.working_size).tensor[None])[0]
+        if self.rng.random() < 0.5:
+            x, y, thumb = x.flip(-1), y.flip(-1), thumb.flip(-1)
         log_gain = torch.tensor(self.sampler.gamma * math.log(tau))
-        return y, x, log_gain
+        return y, x, log_gain, thumb
 
     def _random_crop(self, photo: np.ndarray) -> np.ndarray:
         h, w = photo.shape[:2]

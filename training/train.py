@@ -48,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-noise", action="store_true", help="ablation: no noise injection")
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
     p.add_argument("--no-adversarial", action="store_true", help="ablation: content losses only")
+    p.add_argument(
+        "--init",
+        help="start from another run's state.pt or a generator .safetensors (matching tensors)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--seed", type=int)
@@ -85,9 +89,9 @@ def pick_device(name: str, local_rank: int) -> torch.device:
 
 def save_samples(trainer: Trainer, batch: Batch, path: Path) -> None:
     """A PNG grid, one row per photo: overexposed input | EMA output | ground truth."""
-    inp, target, _ = batch
+    inp, target, _, thumb = batch
     with torch.no_grad():
-        out = trainer.ema(inp.to(trainer.device)).float().cpu()
+        out = trainer.ema(inp.to(trainer.device), thumb.to(trainer.device)).float().cpu()
     rows = [torch.cat([i, o, t], dim=2) for i, o, t in zip(inp, out, target, strict=True)]
     grid = torch.cat(rows, dim=1).clamp(0, 1).permute(1, 2, 0).numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         config.max_side,
         samples_per_epoch=config.batch_size * 100,
         seed=config.seed + rank,
+        working_size=config.generator.working_size,
     )
     log.info("%d photos from %s; config %s", len(dataset.photos), args.data, config)
     loader = torch.utils.data.DataLoader(
@@ -129,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(config, perceptual, device, distributed)
     if (out_dir / "state.pt").exists():
         trainer.load(out_dir / "state.pt")
+    elif args.init:
+        trainer.init_from(Path(args.init))
     metadata = {
         "command": " ".join(["python -m training.train", *map(shlex.quote, sys.argv[1:])]),
         "hardware": torch.cuda.get_device_name(device)

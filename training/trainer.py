@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -22,7 +23,8 @@ from training.losses import lsgan_d_loss, lsgan_g_loss
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# (overexposed crops, ground-truth crops, log-gain targets, whole-photo thumbnails)
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -36,8 +38,8 @@ class _WithGain(nn.Module):
         super().__init__()
         self.generator = generator
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.generator.forward_with_gain(x)
+    def forward(self, x: torch.Tensor, thumb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.generator.forward_with_gain(x, thumb)
 
 
 class Trainer:
@@ -75,12 +77,12 @@ class Trainer:
         """One discriminator update, then one generator update; returns the losses."""
         c = self.config
         start = time.perf_counter()
-        inp, target, log_gain_target = (t.to(self.device, non_blocking=True) for t in batch)
+        inp, target, log_gain_target, thumb = (t.to(self.device, non_blocking=True) for t in batch)
         losses: dict[str, float] = {}
         if c.adversarial:
             with self.autocast:
                 with torch.no_grad():
-                    fake, _ = self.generator(inp)
+                    fake, _ = self.generator(inp, thumb)
                 # One forward over real and fake pairs: DDP allows one forward per backward.
                 scores = self.discriminator(torch.cat([inp, inp]), torch.cat([target, fake]))
                 real_scores, fake_scores = scores.chunk(2)
@@ -90,7 +92,7 @@ class Trainer:
             self.opt_d.step()
             losses["d"] = d_loss.item()
         with self.autocast:
-            fake, log_gain = self.generator(inp)
+            fake, log_gain = self.generator(inp, thumb)
             content = (fake - target).abs().mean()
             perceptual = self.perceptual(fake.float(), target)
             gain = (log_gain.float() - log_gain_target).abs().mean()
@@ -160,6 +162,28 @@ class Trainer:
         self.step_count = int(state["step"])
         self.elapsed_s = float(state["elapsed_s"])
         log.info("resumed from %s at step %d", path, self.step_count)
+
+    def init_from(self, path: Path) -> None:
+        """Starts a fresh run from another run's weights (state.pt: G, EMA and D; or a serving
+        checkpoint: G): every tensor whose name and shape match is copied, the rest keep their
+        initialisation. For fine-tuning, or for carrying a run over to a changed architecture."""
+        if path.suffix == ".safetensors":
+            weights = {"generator": load_file(str(path))}
+        else:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+        targets: dict[str, nn.Module] = {
+            "generator": self.core,
+            "ema": self.ema,
+            "discriminator": _unwrap(self.discriminator),
+        }
+        for key, module in targets.items():
+            source = weights.get(key if key != "ema" else "ema", weights.get("generator"))
+            if key == "discriminator" and "discriminator" not in weights:
+                continue
+            own = module.state_dict()
+            matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+            module.load_state_dict(matched, strict=False)
+            log.info("init %s from %s: %d of %d tensors", key, path, len(matched), len(own))
 
 
 def forever(loader: torch.utils.data.DataLoader[Batch]) -> Iterator[Batch]:

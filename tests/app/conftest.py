@@ -31,7 +31,7 @@ http = httpx.Client(timeout=PATIENCE_S, trust_env=False)
 
 
 class GatedGenerator(Generator):
-    """A real generator whose forward passes wait at a gate (open by default) and fail on
+    """A real generator whose forward passes (predict) wait at a gate (open by default) and fail on
     pure-white inputs, so that tests can hold the worker busy or break one batch."""
 
     def __init__(self) -> None:
@@ -43,14 +43,16 @@ class GatedGenerator(Generator):
         self.entered = threading.Event()  # a forward pass reached the gate
         self.last_batch = 0  # images in the latest forward pass
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, x: torch.Tensor, thumb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.last_batch = int(x.shape[0])
         self.entered.set()
         if not self.gate.wait(PATIENCE_S):
             raise RuntimeError("test gate never opened")
         if bool((x.flatten(1).amin(dim=1) == 1.0).any()):
             raise RuntimeError("pure white input: this test generator fails on purpose")
-        return super().forward(x)
+        return super().predict(x, thumb)
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:

@@ -25,17 +25,17 @@ HOLD_LIMIT_S = 120.0
 
 
 def _held(generator: Generator, folder: Path) -> Generator:
-    forward = generator.forward
+    predict = generator.predict
 
-    def held_forward(x: torch.Tensor) -> Any:
+    def held_predict(x: torch.Tensor, thumb: torch.Tensor | None = None) -> Any:
         if bool(x.any()):
             (folder / "entered").touch()
             deadline = time.monotonic() + HOLD_LIMIT_S
             while not (folder / "release").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
-        return forward(x)
+        return predict(x, thumb)
 
-    generator.forward = held_forward  # type: ignore[method-assign]
+    generator.predict = held_predict  # type: ignore[method-assign]
     return generator
 
 

@@ -27,7 +27,7 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
     generator = tiny_generator()
     canvases = torch.rand(3, 3, TINY.working_size, TINY.working_size)
     with torch.no_grad():
-        expected = generator(canvases)
+        expected_gains, expected_fills = generator.predict(canvases)
     worker = InferenceWorker(
         generator.to(device),
         device,
@@ -37,8 +37,10 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
         max_queue=8,
         precision=precision,
     )
-    outputs = worker._forward(canvases)
-    assert outputs.device.type == "cpu" and outputs.dtype == torch.float32
+    predictions = worker._forward(canvases)
     # fp16 keeps 8-bit output exact to about a level; bf16 to a few.
     tolerance = {"auto": 2 / 255, "bf16": 8 / 255, "fp32": 1e-4}[precision]
-    assert (outputs - expected).abs().max().item() <= tolerance
+    for p, gain, fill in zip(predictions, expected_gains, expected_fills, strict=True):
+        assert p.fill.device.type == "cpu" and p.fill.dtype == torch.float32
+        assert abs(p.log_gain - float(gain)) <= tolerance
+        assert (p.fill - fill).abs().max().item() <= tolerance

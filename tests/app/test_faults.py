@@ -35,14 +35,16 @@ class FlakyGenerator(GatedGenerator):
         self.batches: list[int] = []
         self.die_next = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, x: torch.Tensor, thumb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.die_next:
             self.die_next = False
             raise ThreadKiller
         self.batches.append(int(x.shape[0]))
         if x.shape[0] > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by the test)")
-        return super().forward(x)
+        return super().predict(x, thumb)
 
 
 def post_image(url: str, data: bytes, request_id: str = "") -> httpx.Response:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import model.pipeline
-from model import correct_images, from_canvas, to_canvas
+from model import Prediction, correct_images, from_canvas, to_canvas
 from tests.conftest import tiny_generator
 
 
@@ -18,7 +20,9 @@ def test_round_trip_is_exact_when_not_downscaled(dtype: type, height: int, width
     image = rng.integers(0, np.iinfo(dtype).max + 1, (height, width, 3)).astype(dtype)
     canvas = to_canvas(image, 64)
     assert canvas.tensor.shape == (3, 64, 64) and not canvas.downscaled
-    assert np.array_equal(from_canvas(image, canvas, canvas.tensor.clone()), image)
+    # Gain 1 leaves no headroom for a fill: the identity, whatever the fill map says.
+    identity = Prediction(0.0, torch.rand(3, 64, 64))
+    assert np.array_equal(from_canvas(image, canvas, identity), image)
 
 
 def test_strip_size_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,13 +30,34 @@ def test_strip_size_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) 
     image = np.random.default_rng(1).integers(0, 256, (150, 97, 3)).astype(np.uint8)
     canvas = to_canvas(image, 64)
     assert canvas.downscaled
-    with torch.no_grad():
-        output = generator(canvas.tensor[None])[0]
+    log_gain, fill = generator.predict(canvas.tensor[None])
+    prediction = Prediction(float(log_gain), fill[0])
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 1 << 24)
-    whole = from_canvas(image, canvas, output.clone())
+    whole = from_canvas(image, canvas, prediction)
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 200)
-    strips = from_canvas(image, canvas, output.clone())
+    strips = from_canvas(image, canvas, prediction)
     assert np.array_equal(whole, strips)
+
+
+@pytest.mark.parametrize(("height", "width"), [(40, 50), (300, 170)])
+def test_unclipped_values_get_the_exact_gain_and_clipped_ones_a_fill(
+    height: int, width: int
+) -> None:
+    """At any size, values below the clip mask are `value * gain` exactly (the trivial inverse
+    with the estimated gain); clipped values land between `gain` and 1, as clipping implies."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 240, (height, width, 3)).astype(np.uint8)
+    image[: height // 3] = 255  # a clipped sky
+    canvas = to_canvas(image, 64)
+    gain = 0.7
+    fill = torch.rand(3, 64, 64)
+    out = from_canvas(image, canvas, Prediction(math.log(gain), fill)).astype(np.float64)
+    unclipped = image < 240
+    expected = np.round(image.astype(np.float64) / 255.0 * gain * 255.0)
+    assert np.abs(out[unclipped] - expected[unclipped]).max() <= 1
+    clipped = out[image == 255]
+    assert clipped.min() >= np.floor(gain * 255) and clipped.max() <= 255
+    assert clipped.std() > 1  # the fill map, not one flat value
 
 
 def test_correct_images_keeps_sizes() -> None:

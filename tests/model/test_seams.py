@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import model.pipeline
-from model import from_canvas, to_canvas
+from model import Prediction, from_canvas, to_canvas
+from model.generator import MASK_START
 from tests.conftest import tiny_generator
 
 
@@ -20,13 +20,15 @@ def test_smooth_gradient_has_no_steps_at_strip_boundaries(monkeypatch: pytest.Mo
     image = np.repeat(image, height, axis=0).astype(np.uint8)
     canvas = to_canvas(image, 64)
     assert canvas.downscaled
-    with torch.no_grad():
-        output = tiny_generator()(canvas.tensor[None])[0]
-    corrected = from_canvas(image, canvas, output).astype(np.int32)
+    log_gain, fill = tiny_generator().predict(canvas.tensor[None])
+    corrected = from_canvas(image, canvas, Prediction(float(log_gain), fill[0])).astype(np.int32)
     assert corrected.shape == image.shape
     # Rows of the input are identical; a strip seam would be a step from one row to the next.
     down = np.abs(np.diff(corrected, n=2, axis=0)).max()
-    across = np.abs(np.diff(corrected, n=2, axis=1)).max()
-    original = np.abs(np.diff(image.astype(np.int32), n=2, axis=1)).max()
+    # Along a row, values that may have clipped are filled, which steepens the ramp on purpose;
+    # below the clip mask the output is the input times one gain, as smooth as the input.
+    below = image[0, :, 0] < MASK_START * 255 - 1
+    across = np.abs(np.diff(corrected[:, below], n=2, axis=1)).max()
+    original = np.abs(np.diff(image[:, below].astype(np.int32), n=2, axis=1)).max()
     assert down <= 2, down
     assert across <= original + 2, (across, original)

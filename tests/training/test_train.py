@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from model import correct_images, load_generator, overexpose_uint8
+from model.generator import THUMBNAIL
 from training.data import ExposureSampler, OverexposureDataset, find_photos
 from training.discriminator import PatchDiscriminator
 from training.losses import (
@@ -48,10 +49,13 @@ def test_dataset_skips_broken_files_and_overexposes_as_spec(
     photo_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sampler = ExposureSampler(tau_min=0.5, tau_max=0.5, identity_prob=0.0)
-    ds = OverexposureDataset(photo_dir, crop=32, sampler=sampler, max_side=64)
+    ds = OverexposureDataset(photo_dir, crop=32, sampler=sampler, max_side=64, working_size=64)
     assert len(ds.photos) == 4
     assert "broken.jpg" in caplog.text
-    y, x, log_gain = ds[0]
+    y, x, log_gain, thumb = ds[0]
+    # The exposure estimator's view: the whole overexposed photo, as the service makes it.
+    assert thumb.shape == (3, THUMBNAIL, THUMBNAIL)
+    assert float(thumb.max()) == 1.0 and float(thumb.min()) >= 0.0
     assert y.shape == x.shape == (3, 32, 32)
     x8 = np.round(x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     expected = overexpose_uint8(x8, 0.5, 1 / 2.2)
