@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from model import correct_images, load_generator, overexpose_uint8, trivial_inverse
+from model import (
+    DEFAULT_GAMMA,
+    Generator,
+    Prediction,
+    correct_images,
+    from_canvas,
+    load_generator,
+    overexpose_uint8,
+    to_canvas,
+    trivial_inverse,
+)
 from training.metrics import Scores, mean_scores, score
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
@@ -75,6 +87,7 @@ def evaluate(
     upscale: int = 1,
     out: Path | None = None,
     samples: int | None = None,
+    told_tau: bool = False,
 ) -> dict[str, Scores]:
     """Mean scores per method ('identity', 'inverse_true_tau', ...) over the photos in `data`."""
     paths = find_photos(data)[:limit]
@@ -89,6 +102,8 @@ def evaluate(
         methods.append("inverse_tau_0.5")
     if generator is not None:
         methods.append("checkpoint")
+        if told_tau:
+            methods.append("checkpoint_told_tau")
     per_method: dict[str, list[Scores]] = {m: [] for m in methods}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +116,8 @@ def evaluate(
         if generator is not None:
             # The model is not told tau: it sees only the overexposed photo, as users send it.
             outputs["checkpoint"] = correct_images(generator, [exposed])[0]
+            if told_tau:
+                outputs["checkpoint_told_tau"] = _correct_with_true_gain(generator, exposed, tau)
         for method in methods:
             per_method[method].append(score(truth, outputs[method]))
         if out is not None and (samples is None or index < samples):
@@ -122,11 +139,24 @@ def evaluate(
     return results
 
 
+@torch.inference_mode()
+def _correct_with_true_gain(generator: Generator, exposed: np.ndarray, tau: float) -> np.ndarray:
+    """Diagnostic: the model's fill with the true gain instead of its own estimate, which
+    separates the two parts of the model (how well it fills, how well it estimates)."""
+    canvas = to_canvas(exposed, generator.config.working_size)
+    device = next(generator.parameters()).device
+    _, fill = generator.predict(canvas.tensor[None].to(device))
+    log_gain = DEFAULT_GAMMA * math.log(tau)
+    result: np.ndarray = from_canvas(exposed, canvas, Prediction(log_gain, fill[0].float().cpu()))
+    return result
+
+
 LABELS = {
     "identity": "identity (input returned)",
     "inverse_true_tau": "trivial inverse, true tau",
     "inverse_tau_0.5": "trivial inverse, tau fixed at 0.5",
     "checkpoint": "checkpoint",
+    "checkpoint_told_tau": "checkpoint's fill with the true tau (diagnostic)",
 }
 
 
@@ -152,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--upscale", type=int, default=1, help="upscale ground truth K times")
+    parser.add_argument(
+        "--told-tau",
+        action="store_true",
+        help="diagnostic row: the checkpoint's fill with the true gain instead of its estimate",
+    )
     args = parser.parse_args(argv)
     if args.upscale < 1:
         parser.error("--upscale must be a positive integer")
@@ -165,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             upscale=args.upscale,
             out=args.out,
             samples=args.samples,
+            told_tau=args.told_tau,
         )
     except ValueError as exc:  # includes CheckpointError
         print(f"error: {exc}", file=sys.stderr)

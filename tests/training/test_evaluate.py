@@ -81,3 +81,15 @@ def test_command_line_prints_the_table(photos: Path, capsys: pytest.CaptureFixtu
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
     assert ev.main(["--data", str(tmp_path), "--scenario", "s1"]) == 2
+
+
+def test_told_tau_row_uses_the_true_gain(photos: Path, checkpoint: Path) -> None:
+    with pytest.warns(UserWarning, match="broken.png"):
+        results = ev.evaluate(photos, "s1", checkpoint=checkpoint, told_tau=True)
+    assert list(results)[-1] == "checkpoint_told_tau"
+    # Told tau, even an untrained generator is the trivial inverse wherever nothing clipped,
+    # and its untrained fill (the middle of each clipped value's range) is no worse than the
+    # inverse's lower end of that range on these mostly bright photos.
+    told, inverse = results["checkpoint_told_tau"], results["inverse_true_tau"]
+    assert told.psnr > results["identity"].psnr + 3
+    assert told.psnr >= inverse.psnr - 0.5
