@@ -124,12 +124,23 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
         tau = self.sampler.draw(self.rng)
         # Quantise like a real 8-bit upload, exactly as SPEC section 1 does.
         y = torch.round(overexpose(x, tau, self.sampler.gamma) * 255.0) / 255.0
-        whole = overexpose_uint8(photo, tau, self.sampler.gamma)
+        whole = overexpose_uint8(self._random_window(photo), tau, self.sampler.gamma)
         thumb = thumbnail(to_canvas(whole, self.working_size).tensor[None])[0]
         if self.rng.random() < 0.5:
             x, y, thumb = x.flip(-1), y.flip(-1), thumb.flip(-1)
         log_gain = torch.tensor(self.sampler.gamma * math.log(tau))
         return y, x, log_gain, thumb
+
+    def _random_window(self, photo: np.ndarray) -> np.ndarray:
+        """Most of the photo (70-100% of each side): 512 photos seen whole every time would
+        let the exposure estimator memorise each one instead of learning what exposure looks
+        like; a window keeps the whole-picture statistics and varies them."""
+        h, w = photo.shape[:2]
+        win_h = max(1, round(h * self.rng.uniform(0.7, 1.0)))
+        win_w = max(1, round(w * self.rng.uniform(0.7, 1.0)))
+        top = self.rng.randrange(h - win_h + 1)
+        left = self.rng.randrange(w - win_w + 1)
+        return photo[top : top + win_h, left : left + win_w]
 
     def _random_crop(self, photo: np.ndarray) -> np.ndarray:
         h, w = photo.shape[:2]

@@ -52,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init",
         help="start from another run's state.pt or a generator .safetensors (matching tensors)",
     )
+    p.add_argument(
+        "--init-skip",
+        nargs="*",
+        default=[],
+        metavar="PREFIX",
+        help="with --init: tensors to train anew, by name prefix (e.g. exposure.)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--seed", type=int)
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if (out_dir / "state.pt").exists():
         trainer.load(out_dir / "state.pt")
     elif args.init:
-        trainer.init_from(Path(args.init))
+        trainer.init_from(Path(args.init), tuple(args.init_skip))
     metadata = {
         "command": " ".join(["python -m training.train", *map(shlex.quote, sys.argv[1:])]),
         "hardware": torch.cuda.get_device_name(device)

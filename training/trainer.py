@@ -163,10 +163,11 @@ class Trainer:
         self.elapsed_s = float(state["elapsed_s"])
         log.info("resumed from %s at step %d", path, self.step_count)
 
-    def init_from(self, path: Path) -> None:
+    def init_from(self, path: Path, skip: tuple[str, ...] = ()) -> None:
         """Starts a fresh run from another run's weights (state.pt: G, EMA and D; or a serving
         checkpoint: G): every tensor whose name and shape match is copied, the rest keep their
-        initialisation. For fine-tuning, or for carrying a run over to a changed architecture."""
+        initialisation, as do tensors whose names start with a prefix in `skip`. For fine-tuning,
+        for carrying a run over to a changed architecture, or for training a part anew."""
         if path.suffix == ".safetensors":
             weights = {"generator": load_file(str(path))}
         else:
@@ -181,7 +182,11 @@ class Trainer:
             if key == "discriminator" and "discriminator" not in weights:
                 continue
             own = module.state_dict()
-            matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+            matched = {
+                k: v
+                for k, v in source.items()
+                if k in own and own[k].shape == v.shape and not k.startswith(skip)
+            }
             module.load_state_dict(matched, strict=False)
             log.info("init %s from %s: %d of %d tensors", key, path, len(matched), len(own))
 

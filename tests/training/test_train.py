@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from model import correct_images, load_generator, overexpose_uint8
 from model.generator import THUMBNAIL
+from training.config import PRESETS
 from training.data import ExposureSampler, OverexposureDataset, find_photos
 from training.discriminator import PatchDiscriminator
 from training.losses import (
@@ -24,6 +25,7 @@ from training.losses import (
     vgg19_features,
 )
 from training.train import main
+from training.trainer import Trainer
 
 
 @pytest.fixture()
@@ -145,3 +147,22 @@ def test_tiny_run_trains_resumes_and_writes_a_servable_checkpoint(
     photo = np.asarray(Image.open(photo_dir / "p1.png").convert("RGB"))
     (corrected,) = correct_images(second, [photo])
     assert corrected.shape == photo.shape and corrected.dtype == np.uint8
+
+
+def test_init_copies_another_runs_weights_except_skipped_prefixes(
+    photo_dir: Path, tmp_path: Path
+) -> None:
+    base = ["--data", str(photo_dir), "--preset", "tiny", "--threads", "1", "--steps", "2"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    state = tmp_path / "a" / "state.pt"
+    source = torch.load(state, weights_only=True)
+    trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
+    trainer.init_from(state, skip=("exposure.",))
+    for name, tensor in trainer.core.state_dict().items():
+        if name.startswith("exposure.head.2"):
+            # Trained anew: the estimator's last layer keeps its zero initialisation.
+            assert not torch.any(tensor), name
+        elif not name.startswith("exposure."):
+            assert torch.equal(tensor, source["generator"][name]), name
+    for name, tensor in trainer.discriminator.state_dict().items():
+        assert torch.equal(tensor, source["discriminator"][name]), name
