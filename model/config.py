@@ -20,7 +20,7 @@ class GeneratorConfig:
     noise: bool = True
     spectral_norm: bool = False
     # Largest side, in pixels, at which the generator looks at a photo; larger photos are
-    # corrected at this size and the result is carried to full resolution by guided upsampling.
+    # corrected at this size and the result is applied at full resolution (model/pipeline.py).
     working_size: int = 512
 
     def __post_init__(self) -> None:
