@@ -141,8 +141,7 @@ def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np
     low_fill = prediction.fill[:, : canvas.low_height, : canvas.low_width].float().cpu()
     if not canvas.downscaled:
         x = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
-        values = torch.addcmul(x * gain, clip_mask(x) * headroom, low_fill).clamp_(0.0, 1.0)
-        values = values.permute(1, 2, 0).mul_(max_value)
+        values = _apply(x, gain, headroom, low_fill).permute(1, 2, 0).mul_(max_value)
         out[:] = values.round_() if integer else values
         return result
     # The map is widened to full width once (at most a few tens of MB: the canvas has at
@@ -156,10 +155,14 @@ def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np
         wr = wy[rows][:, None, None]
         fill = torch.lerp(fill_wide[y0[rows]], fill_wide[y1[rows]], wr)
         x = _hwc_tensor(image[rows]).float().mul_(1.0 / max_value)
-        values = torch.addcmul(x * gain, clip_mask(x).mul_(headroom), fill).clamp_(0.0, 1.0)
-        values.mul_(max_value)
+        values = _apply(x, gain, headroom, fill).mul_(max_value)
         out[rows] = values.round_() if integer else values
     return result
+
+
+def _apply(x: torch.Tensor, gain: float, headroom: float, fill: torch.Tensor) -> torch.Tensor:
+    """The generator's formula (`model.generator.compose`) for one photo, values in [0, 1]."""
+    return torch.addcmul(x * gain, clip_mask(x).mul_(headroom), fill).clamp_(0.0, 1.0)
 
 
 def _widen(maps: torch.Tensor, width: int) -> torch.Tensor:

@@ -178,9 +178,10 @@ class Trainer:
             "discriminator": _unwrap(self.discriminator),
         }
         for key, module in targets.items():
-            source = weights.get(key if key != "ema" else "ema", weights.get("generator"))
-            if key == "discriminator" and "discriminator" not in weights:
+            if key == "discriminator" and key not in weights:
                 continue
+            # A serving checkpoint holds one generator: it initialises both G and the EMA.
+            source = weights.get(key, weights["generator"])
             own = module.state_dict()
             matched = {
                 k: v
