@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--base-channels", type=int, help="generator width")
     p.add_argument("--tau", type=float, help="fixed clip level (the poster: 0.5); default: a range")
     p.add_argument("--tau-range", type=float, nargs=2, metavar=("MIN", "MAX"))
+    p.add_argument(
+        "--tau-mode-prob",
+        type=float,
+        help="share of samples at the common clip level 0.5: what an ambiguous photo falls back on",
+    )
     p.add_argument("--vgg-weights", help="VGG-19 weights (.pth/.safetensors, torchvision layout)")
     p.add_argument("--no-noise", action="store_true", help="ablation: no noise injection")
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
@@ -81,6 +86,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         changes.update(tau_min=args.tau, tau_max=args.tau, identity_prob=0.0, tau_mode_prob=0.0)
     if args.tau_range:
         changes.update(tau_min=args.tau_range[0], tau_max=args.tau_range[1])
+    if args.tau_mode_prob is not None:
+        changes.update(tau_mode_prob=args.tau_mode_prob)
     if args.no_perceptual:
         changes["lambda_perceptual"] = 0.0
     if args.no_adversarial:

@@ -24,7 +24,7 @@ from training.losses import (
     build_perceptual_loss,
     vgg19_features,
 )
-from training.train import main
+from training.train import build_config, main, parse_args
 from training.trainer import Trainer
 
 
@@ -77,6 +77,21 @@ def test_sampler_range_and_identity() -> None:
     assert 0.45 < sum(t == 0.5 for t in draws) / len(draws) < 0.55
     with pytest.raises(ValueError):
         ExposureSampler(tau_min=0.0)
+
+
+def test_exposure_prior_flags_reach_the_config() -> None:
+    base = ["--data", "d", "--out", "o"]
+    config = build_config(
+        parse_args([*base, "--tau-mode-prob", "0.2", "--tau-range", "0.3", "0.9"])
+    )
+    assert (config.tau_mode_prob, config.tau_min, config.tau_max) == (0.2, 0.3, 0.9)
+    fixed = build_config(parse_args([*base, "--tau", "0.5"]))
+    assert (fixed.tau_min, fixed.tau_max, fixed.tau_mode_prob, fixed.identity_prob) == (
+        0.5,
+        0.5,
+        0.0,
+        0.0,
+    )
 
 
 def test_discriminator_field_of_view_is_142() -> None:

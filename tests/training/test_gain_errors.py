@@ -1,0 +1,71 @@
+"""The exposure-estimate report on tiny generated photos and a checkpoint with a known answer."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from model import Generator, GeneratorConfig, save_generator
+from training import gain_errors as ge
+from training.evaluate import find_photos, load_photo
+
+from .test_evaluate import _write_photos
+
+CONFIG = GeneratorConfig(base_channels=2, max_channels=4, depth=2, working_size=32)
+
+
+def _generator_answering(log_gain: float) -> Generator:
+    """A generator whose estimator says `log_gain` for every photo."""
+    generator = Generator(CONFIG)
+    last = generator.exposure.head[-1]
+    assert isinstance(last, nn.Linear)
+    with torch.no_grad():
+        last.bias.fill_(log_gain)
+    return generator.eval()
+
+
+def test_errors_are_the_estimate_minus_the_true_log_gain(tmp_path: Path) -> None:
+    _write_photos(tmp_path)
+    with pytest.warns(UserWarning):
+        images = [im for im in map(load_photo, find_photos(tmp_path)) if im is not None]
+    answer = math.log(0.5) / 2.2
+    rows = ge.gain_errors(_generator_answering(answer), images, [0.5, 1.0])
+    assert [r.photos for r in rows] == [3, 3]
+    assert rows[0].bias == pytest.approx(0.0, abs=1e-6)
+    assert rows[1].bias == pytest.approx(answer, abs=1e-6)
+    assert rows[1].mean_abs == pytest.approx(-answer, abs=1e-6)
+    assert rows[1].spread == pytest.approx(0.0, abs=1e-6)
+
+
+def test_command_prints_one_row_per_tau(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_photos(tmp_path / "photos")
+    path = tmp_path / "g.safetensors"
+    save_generator(path, Generator(CONFIG))  # untrained: log-gain 0, i.e. "not overexposed"
+    with pytest.warns(UserWarning):
+        assert (
+            ge.main(
+                [
+                    "--data",
+                    str(tmp_path / "photos"),
+                    "--checkpoint",
+                    str(path),
+                    "--taus",
+                    "0.5",
+                    "1",
+                ]
+            )
+            == 0
+        )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[2].startswith(f"| 0.5 | 3 | {-math.log(0.5) / 2.2:+.3f} |")
+    assert lines[3].startswith("| 1 | 3 | +0.000 |")
+
+
+def test_command_rejects_a_tau_outside_the_range(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        ge.main(["--data", str(tmp_path), "--checkpoint", "x", "--taus", "0"])

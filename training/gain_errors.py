@@ -1,0 +1,107 @@
+"""How well a checkpoint's exposure estimator tells how overexposed a photo is.
+
+    python -m training.gain_errors --data DIR --checkpoint CKPT [--taus 0.35 0.5 0.7 1]
+
+Each photo is overexposed at each tau (SPEC section 1), shown to the estimator exactly as the
+service shows it (canvas, then thumbnail), and its log-gain is compared with the true one,
+`gamma * log(tau)`. The table separates the two ways an estimate goes wrong: a bias (pulled
+towards what training saw most) and a spread (photo-to-photo noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import DEFAULT_GAMMA, Generator, load_generator, overexpose_uint8, to_canvas
+from model.generator import thumbnail
+from training.evaluate import find_photos, load_photo
+
+
+@dataclass(frozen=True)
+class GainErrors:
+    """Log-gain errors (estimate minus truth) of one tau over a set of photos."""
+
+    tau: float
+    photos: int
+    bias: float
+    spread: float
+    mean_abs: float
+
+
+@torch.inference_mode()
+def estimate_log_gain(generator: Generator, image: np.ndarray) -> float:
+    """The estimator's log-gain for one 8-bit RGB photo, as the service computes it."""
+    canvas = to_canvas(image, generator.config.working_size)
+    return float(generator.exposure(thumbnail(canvas.tensor[None]))[0])
+
+
+def gain_errors(
+    generator: Generator,
+    images: Sequence[np.ndarray],
+    taus: Sequence[float],
+    gamma: float = DEFAULT_GAMMA,
+) -> list[GainErrors]:
+    rows = []
+    for tau in taus:
+        truth = gamma * math.log(tau)
+        errors = np.array(
+            [
+                estimate_log_gain(generator, overexpose_uint8(im, tau, gamma)) - truth
+                for im in images
+            ]
+        )
+        rows.append(
+            GainErrors(
+                tau,
+                len(errors),
+                float(errors.mean()),
+                float(errors.std()),
+                float(np.abs(errors).mean()),
+            )
+        )
+    return rows
+
+
+def format_table(rows: Sequence[GainErrors]) -> str:
+    lines = [
+        "| tau | photos | bias (log-gain) | spread | mean abs error | brightness off by |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.tau:g} | {r.photos} | {r.bias:+.3f} | {r.spread:.3f} | {r.mean_abs:.3f} "
+            f"| {math.exp(r.bias) - 1:+.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m training.gain_errors", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder of correctly exposed photos")
+    p.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint")
+    p.add_argument("--taus", type=float, nargs="+", default=[0.35, 0.5, 0.7, 1.0])
+    p.add_argument("--limit", type=int, help="only the first N photos")
+    args = p.parse_args(argv)
+    if not all(0.0 < t <= 1.0 for t in args.taus):
+        p.error("every tau must be in (0, 1]")
+    generator, _ = load_generator(args.checkpoint)
+    loaded = (load_photo(path) for path in find_photos(args.data)[: args.limit])
+    images = [im for im in loaded if im is not None]
+    if not images:
+        p.error(f"no readable photos under {args.data}")
+    print(format_table(gain_errors(generator, images, args.taus)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
