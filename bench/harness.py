@@ -50,7 +50,8 @@ def synthetic_photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     channels = [base * 1.1, base, base * 0.85 + 0.1 * x]
     image = np.stack([np.broadcast_to(c, (height, width)) for c in channels], axis=2)
     noise = rng.normal(0.0, 0.02, (height, width, 1)).astype(np.float32)
-    return np.clip((image + noise) * 255.0, 0, 255).astype(np.uint8)
+    photo: np.ndarray = np.clip((image + noise) * 255.0, 0, 255).astype(np.uint8)
+    return photo
 
 
 def jpeg_bytes(image: np.ndarray, quality: int = 90) -> bytes:

@@ -39,7 +39,7 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
     # LitServe reads this annotation (so no `from __future__ import annotations` here): a
     # starlette Request makes it parse the multipart form.
     def decode_request(self, request: Request) -> tuple[np.ndarray, Canvas, str]:
-        upload: Any = request["image"]  # type: ignore[index]
+        upload: Any = request["image"]
         data = upload.file.read() if hasattr(upload, "file") else bytes(upload)
         decoded = decode(data, MAX_PIXELS)
         return decoded.color, make_canvas(decoded.color, self.working_size), decoded.family

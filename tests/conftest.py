@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from model import Generator, GeneratorConfig, save_generator
 
@@ -21,7 +22,9 @@ def tiny_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
     torch.manual_seed(seed)
     generator = Generator(config)
     with torch.no_grad():
-        generator.exposure.head[-1].bias.fill_(math.log(0.8))  # type: ignore[union-attr]
+        last = generator.exposure.head[-1]
+        assert isinstance(last, nn.Linear)
+        last.bias.fill_(math.log(0.8))
         generator.to_fill.weight.normal_(0.0, 0.1)
         for name, param in generator.named_parameters():
             if name.endswith("strength"):

@@ -36,13 +36,13 @@ def load_photo(path: Path, max_side: int) -> np.ndarray | None:
     Returns None (with a warning) for files that cannot be decoded.
     """
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            if max(im.size) > max_side:
-                scale = max_side / max(im.size)
-                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-                im = im.resize(size, Image.Resampling.BOX)
-            return np.asarray(im, dtype=np.uint8).copy()
+        with Image.open(path) as file:
+            rgb = ImageOps.exif_transpose(file).convert("RGB")
+            if max(rgb.size) > max_side:
+                scale = max_side / max(rgb.size)
+                size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+                rgb = rgb.resize(size, Image.Resampling.BOX)
+            return np.asarray(rgb, dtype=np.uint8).copy()
     except Exception as exc:  # Pillow raises many types for broken files
         log.warning("skipping unreadable photo %s: %s", path, exc)
         return None

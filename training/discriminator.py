@@ -36,7 +36,8 @@ class PatchDiscriminator(nn.Module):
         self.n_layers = n_layers
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([condition, image], dim=1) * 2.0 - 1.0)
+        scores: torch.Tensor = self.net(torch.cat([condition, image], dim=1) * 2.0 - 1.0)
+        return scores
 
     def receptive_field(self) -> int:
         """Input pixels seen by one output score, along one side."""

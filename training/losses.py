@@ -73,7 +73,7 @@ class PerceptualLoss(nn.Module):
     def __init__(self, weights_path: str | Path, layers: tuple[int, ...] = VGG19_LAYERS) -> None:
         super().__init__()
         self.layers = layers
-        features = vgg19_features()[: max(layers) + 1]
+        features = nn.Sequential(*list(vgg19_features())[: max(layers) + 1])
         state = load_vgg19_state(weights_path)
         wanted = {k: v for k, v in state.items() if k in features.state_dict()}
         missing = set(features.state_dict()) - set(wanted)
@@ -81,7 +81,9 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"{weights_path} lacks VGG-19 weights {sorted(missing)[:4]}...")
         features.load_state_dict(wanted)
         features.requires_grad_(False).eval()
-        self.features = features
+        self.features: nn.Sequential = features
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
 
@@ -109,6 +111,7 @@ class MultiScaleSSIMLoss(nn.Module):
     def __init__(self, scales: int = 3) -> None:
         super().__init__()
         self.scales = scales
+        self.taps: torch.Tensor
         self.register_buffer("taps", _gaussian_taps())
 
     def _blur(self, x: torch.Tensor) -> torch.Tensor:

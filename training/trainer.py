@@ -88,7 +88,7 @@ class Trainer:
                 real_scores, fake_scores = scores.chunk(2)
                 d_loss = lsgan_d_loss(real_scores, fake_scores)
             self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            torch.autograd.backward(d_loss)
             self.opt_d.step()
             losses["d"] = d_loss.item()
         with self.autocast:

@@ -32,6 +32,7 @@ def test_each_input_gets_its_status(server: str, case: Case) -> None:
     assert response.status_code == case.status, response.text
     if case.status == 200:
         image = Image.open(io.BytesIO(response.content))
+        assert image.format is not None
         assert response.headers["content-type"] == f"image/{image.format.lower()}"
         if case.size is not None:
             assert image.size == case.size

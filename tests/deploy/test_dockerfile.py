@@ -70,7 +70,7 @@ def _exec_form(text: str) -> list[str]:
 
 def _runtime_copies() -> list[tuple[str, str]]:
     """(source, destination) of each COPY of the build context into the runtime stage."""
-    copies = []
+    copies: list[tuple[str, str]] = []
     for text in _stages()["runtime"].args("COPY"):
         parts = shlex.split(text)
         if any(p.startswith("--from") for p in parts):

@@ -17,7 +17,7 @@ from tests.conftest import tiny_generator
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (37, 61), (5, 64), (64, 64)])
 def test_round_trip_is_exact_when_not_downscaled(dtype: type, height: int, width: int) -> None:
     rng = np.random.default_rng(0)
-    image = rng.integers(0, np.iinfo(dtype).max + 1, (height, width, 3)).astype(dtype)
+    image: np.ndarray = rng.integers(0, np.iinfo(dtype).max + 1, (height, width, 3)).astype(dtype)
     canvas = to_canvas(image, 64)
     assert canvas.tensor.shape == (3, 64, 64) and not canvas.downscaled
     # Gain 1 leaves no headroom for a fill: the identity, whatever the fill map says.
