@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.cpu import CpuPool
+from app.cpu import CpuPool, default_size
 from app.demo import router as demo_router
 from app.drain import SignalDrain
 from app.errors import install_error_handlers
@@ -53,7 +53,11 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, log)
     set_pixel_limit(settings.max_pixels)
-    state = ServiceState(settings=settings, metrics=Metrics(), cpu=CpuPool(settings.cpu_threads))
+    model_on_cpu = settings.device == "cpu" or (
+        settings.device == "auto" and not torch.cuda.is_available()
+    )
+    cpu = CpuPool(settings.cpu_threads or default_size(model_on_cpu))
+    state = ServiceState(settings=settings, metrics=Metrics(), cpu=cpu)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     max_pixels: int = Field(50_000_000, ge=1, description="width x height limit")
     request_timeout_s: float = Field(60.0, gt=0, le=3600, description="deadline per request")
     cpu_threads: int = Field(
-        0, ge=0, le=1024, description="decode/resize/encode jobs at once; 0: one per CPU core"
+        0,
+        ge=0,
+        le=1024,
+        description="decode/resize/encode jobs at once; 0: one per core, less one for a CPU model",
     )
     drain_delay_s: float = Field(
         5.0, ge=0, le=3600, description="on SIGTERM, seconds of /readyz 503 while still serving"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import anyio
+import pytest
 
-from app.cpu import CpuPool
+from app.cpu import CpuPool, default_size
 
 
 def test_pool_bounds_concurrent_jobs_and_keeps_order() -> None:
@@ -46,5 +48,14 @@ def test_pool_bounds_concurrent_jobs_and_keeps_order() -> None:
     assert set(finished[:2]) == {0, 1} and set(finished[-2:]) == {6, 7}
 
 
-def test_default_size_is_the_core_count() -> None:
-    assert CpuPool().size >= 1
+@pytest.mark.parametrize(
+    ("cores", "model_on_cpu", "size"),
+    [(2, True, 1), (2, False, 2), (1, True, 1), (16, True, 15), (None, True, 1)],
+)
+def test_default_size_leaves_a_core_to_a_model_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, model_on_cpu: bool, size: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert default_size(model_on_cpu) == size
+    assert CpuPool().size == (cores or 1)
+    assert CpuPool(3).size == 3
