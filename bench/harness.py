@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import re
@@ -125,14 +126,29 @@ class Server:
             time.sleep(0.005)
 
     def stop(self) -> None:
+        """Ends the server and every process it started (LitServe's workers outlive their
+        parent otherwise, and keep polling: they would eat the next measurement's CPU)."""
         self._stop.set()
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.terminate()
+        _, alive = psutil.wait_procs(children, timeout=10)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
 
 def exposure_server(checkpoint: Path, extra_env: dict[str, str] | None = None) -> Server:
