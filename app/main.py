@@ -46,6 +46,15 @@ def load_checkpoint(settings: Settings, device: torch.device) -> Generator:
     return generator
 
 
+def _model_on_cpu(device: str) -> bool:
+    """Whether the model will run on the CPU (a device that does not exist is reported, with
+    its accepted values, when the lifespan resolves it)."""
+    try:
+        return resolve_device(device).type == "cpu"
+    except ValueError:
+        return False
+
+
 def create_app(
     settings: Settings | None = None, *, load_model: ModelLoader = load_checkpoint
 ) -> FastAPI:
@@ -53,10 +62,7 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, log)
     set_pixel_limit(settings.max_pixels)
-    model_on_cpu = settings.device == "cpu" or (
-        settings.device == "auto" and not torch.cuda.is_available()
-    )
-    cpu = CpuPool(settings.cpu_threads or default_size(model_on_cpu))
+    cpu = CpuPool(settings.cpu_threads or default_size(_model_on_cpu(settings.device)))
     state = ServiceState(settings=settings, metrics=Metrics(), cpu=cpu)
 
     @asynccontextmanager
