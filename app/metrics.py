@@ -57,6 +57,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.gain_source = Counter(
+            "exposure_gain_source_total",
+            "Corrected photos by where their gain came from: 'histogram' (the exact trace of a"
+            " digital gain) or 'estimate' (the model's estimate from the picture).",
+            ["source"],
+            registry=self.registry,
+        )
         self.worker_restarts = Counter(
             "exposure_worker_restarts_total",
             "Times the inference worker thread died and was started again.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -46,6 +47,22 @@ GammaField = Annotated[
 ]
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {t: {} for t in CONTENT_TYPES.values()}, "description": "the image"}
+}
+_CORRECT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        **_IMAGE_RESPONSES[200],
+        "headers": {
+            "X-Exposure-Gain": {
+                "description": "the factor applied to unclipped values, e.g. 0.7297 for +1 EV",
+                "schema": {"type": "string"},
+            },
+            "X-Exposure-Gain-Source": {
+                "description": "'histogram': read exactly from the trace a digital gain left in"
+                " the 8-bit histogram; 'estimate': the model's estimate from the picture",
+                "schema": {"type": "string", "enum": ["histogram", "estimate"]},
+            },
+        },
+    }
 }
 
 
@@ -137,7 +154,7 @@ async def _respond(
 @router.post(
     "/correct",
     response_class=Response,
-    responses=_IMAGE_RESPONSES,
+    responses=_CORRECT_RESPONSES,
     dependencies=[Depends(_one_image)],
 )
 async def correct(
@@ -147,6 +164,7 @@ async def correct(
     settings: SettingsDep,
     request_id: RequestIdDep,
     cpu: CpuDep,
+    metrics: MetricsDep,
     format: FormatField = None,
     quality: QualityField = None,
 ) -> Response:
@@ -160,7 +178,12 @@ async def correct(
         worker, canvas.tensor, request, deadline, settings.request_timeout_s, request_id
     )
     color = await cpu.run(finish_correction, decoded.color, canvas, output)
-    return await _respond(decoded, color, fmt, quality, cpu)
+    response = await _respond(decoded, color, fmt, quality, cpu)
+    source = "estimate" if canvas.traced_gain is None else "histogram"
+    metrics.gain_source.labels(source=source).inc()
+    response.headers["X-Exposure-Gain"] = f"{math.exp(canvas.log_gain(output)):.4f}"
+    response.headers["X-Exposure-Gain-Source"] = source
+    return response
 
 
 @router.post(

@@ -6,6 +6,10 @@ predicts one gain per photo and a fill map for clipped values; both are applied 
 resolution with the generator's own pointwise formula, so unclipped detail survives exactly and
 one gain gives the whole photo one tone. The fill map is interpolated and everything is applied
 one strip of rows at a time, so memory stays bounded and there are no seams between strips.
+
+Where an 8-bit photo carries the exact trace of a digital gain in its histogram
+(`model.gain_trace`), that gain replaces the generator's estimate: it is exact, the estimate
+from the picture alone is not.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.gain_trace import read_gain
 from model.generator import Generator, clip_mask
 
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
 # a few float copies of one strip (3 MB each), small enough to stay in cache.
 STRIP_PIXELS = 1 << 18
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the generator says about one canvas: see `Generator.predict`."""
+
+    log_gain: float
+    fill: torch.Tensor  # (3, S, S) in [0, 1]
 
 
 @dataclass
@@ -35,18 +48,17 @@ class Canvas:
     width: int
     low_height: int  # size of the photo inside the canvas
     low_width: int
+    traced_gain: float | None = None  # a digital gain read from the histogram, if it shows
+
+    def log_gain(self, prediction: Prediction) -> float:
+        """The correction's log-gain: undoes the traced gain, else the generator's estimate."""
+        if self.traced_gain is None:
+            return prediction.log_gain
+        return -math.log(self.traced_gain)
 
     @property
     def downscaled(self) -> bool:
         return (self.low_height, self.low_width) != (self.height, self.width)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the generator says about one canvas: see `Generator.predict`."""
-
-    log_gain: float
-    fill: torch.Tensor  # (3, S, S) in [0, 1]
 
 
 def _max_value(dtype: np.dtype) -> float:
@@ -76,15 +88,19 @@ def _mirror_pad(x: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def to_canvas(image: np.ndarray, working_size: int) -> Canvas:
-    """Turns an (H, W, 3) uint8, uint16 or float [0, 1] photo into a generator canvas."""
+def to_canvas(image: np.ndarray, working_size: int, read_trace: bool = True) -> Canvas:
+    """Turns an (H, W, 3) uint8, uint16 or float [0, 1] photo into a generator canvas.
+
+    With `read_trace`, an 8-bit photo's histogram is also searched for a digital gain.
+    """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("expected an (H, W, 3) RGB array")
     height, width = image.shape[:2]
     scale = min(1.0, working_size / max(height, width))
     low_h, low_w = max(1, round(height * scale)), max(1, round(width * scale))
     low = _to_chw_float(image) if scale == 1.0 else _downscale(image, low_h, low_w)
-    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w)
+    traced = read_gain(image) if read_trace else None
+    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w, traced)
 
 
 def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
@@ -133,7 +149,7 @@ def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np
     taken from the full-resolution pixel itself, so clipped edges stay sharp.
     """
     max_value = _max_value(image.dtype)
-    gain = math.exp(prediction.log_gain)
+    gain = math.exp(canvas.log_gain(prediction))
     headroom = max(0.0, 1.0 - gain)
     integer = np.issubdtype(image.dtype, np.integer)
     result = np.empty(image.shape, dtype=image.dtype)

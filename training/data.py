@@ -125,7 +125,7 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
         # Quantise like a real 8-bit upload, exactly as SPEC section 1 does.
         y = torch.round(overexpose(x, tau, self.sampler.gamma) * 255.0) / 255.0
         whole = overexpose_uint8(self._random_window(photo), tau, self.sampler.gamma)
-        thumb = thumbnail(to_canvas(whole, self.working_size).tensor[None])[0]
+        thumb = thumbnail(to_canvas(whole, self.working_size, read_trace=False).tensor[None])[0]
         if self.rng.random() < 0.5:
             x, y, thumb = x.flip(-1), y.flip(-1), thumb.flip(-1)
         log_gain = torch.tensor(self.sampler.gamma * math.log(tau))

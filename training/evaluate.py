@@ -88,6 +88,7 @@ def evaluate(
     out: Path | None = None,
     samples: int | None = None,
     told_tau: bool = False,
+    learned_gain: bool = False,
 ) -> dict[str, Scores]:
     """Mean scores per method ('identity', 'inverse_true_tau', ...) over the photos in `data`."""
     paths = find_photos(data)[:limit]
@@ -102,6 +103,8 @@ def evaluate(
         methods.append("inverse_tau_0.5")
     if generator is not None:
         methods.append("checkpoint")
+        if learned_gain:
+            methods.append("checkpoint_learned_gain")
         if told_tau:
             methods.append("checkpoint_told_tau")
     per_method: dict[str, list[Scores]] = {m: [] for m in methods}
@@ -116,8 +119,11 @@ def evaluate(
         if generator is not None:
             # The model is not told tau: it sees only the overexposed photo, as users send it.
             outputs["checkpoint"] = correct_images(generator, [exposed])[0]
+            if learned_gain:
+                outputs["checkpoint_learned_gain"] = _correct_one(generator, exposed)
             if told_tau:
-                outputs["checkpoint_told_tau"] = _correct_with_true_gain(generator, exposed, tau)
+                true_log_gain = DEFAULT_GAMMA * math.log(tau)
+                outputs["checkpoint_told_tau"] = _correct_one(generator, exposed, true_log_gain)
         for method in methods:
             per_method[method].append(score(truth, outputs[method]))
         if out is not None and (samples is None or index < samples):
@@ -140,14 +146,17 @@ def evaluate(
 
 
 @torch.inference_mode()
-def _correct_with_true_gain(generator: Generator, exposed: np.ndarray, tau: float) -> np.ndarray:
-    """Diagnostic: the model's fill with the true gain instead of its own estimate, which
-    separates the two parts of the model (how well it fills, how well it estimates)."""
-    canvas = to_canvas(exposed, generator.config.working_size)
+def _correct_one(
+    generator: Generator, exposed: np.ndarray, log_gain: float | None = None
+) -> np.ndarray:
+    """Diagnostics: the checkpoint without the histogram trace, with its own gain estimate or
+    with `log_gain`. They separate the model's parts: how well the generator estimates the
+    exposure from the picture alone, and how well it fills clipped values."""
+    canvas = to_canvas(exposed, generator.config.working_size, read_trace=False)
     device = next(generator.parameters()).device
-    _, fill = generator.predict(canvas.tensor[None].to(device))
-    log_gain = DEFAULT_GAMMA * math.log(tau)
-    result: np.ndarray = from_canvas(exposed, canvas, Prediction(log_gain, fill[0].float().cpu()))
+    estimate, fill = generator.predict(canvas.tensor[None].to(device))
+    gain = float(estimate[0]) if log_gain is None else log_gain
+    result: np.ndarray = from_canvas(exposed, canvas, Prediction(gain, fill[0].float().cpu()))
     return result
 
 
@@ -156,6 +165,7 @@ LABELS = {
     "inverse_true_tau": "trivial inverse, true tau",
     "inverse_tau_0.5": "trivial inverse, tau fixed at 0.5",
     "checkpoint": "checkpoint",
+    "checkpoint_learned_gain": "checkpoint, gain estimated from the picture only (diagnostic)",
     "checkpoint_told_tau": "checkpoint's fill with the true tau (diagnostic)",
 }
 
@@ -187,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="diagnostic row: the checkpoint's fill with the true gain instead of its estimate",
     )
+    parser.add_argument(
+        "--learned-gain",
+        action="store_true",
+        help="diagnostic row: the checkpoint with its learned gain estimate only, as for photos"
+        " that carry no histogram trace of a digital gain (camera-overexposed, resized, JPEG)",
+    )
     args = parser.parse_args(argv)
     if args.upscale < 1:
         parser.error("--upscale must be a positive integer")
@@ -201,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=args.out,
             samples=args.samples,
             told_tau=args.told_tau,
+            learned_gain=args.learned_gain,
         )
     except ValueError as exc:  # includes CheckpointError
         print(f"error: {exc}", file=sys.stderr)

@@ -5,7 +5,9 @@
 Each photo is overexposed at each tau (SPEC section 1), shown to the estimator exactly as the
 service shows it (canvas, then thumbnail), and its log-gain is compared with the true one,
 `gamma * log(tau)`. The table separates the two ways an estimate goes wrong: a bias (pulled
-towards what training saw most) and a spread (photo-to-photo noise).
+towards what training saw most) and a spread (photo-to-photo noise). Its last columns say
+how often the service reads the gain from the histogram trace instead (`model.gain_trace`:
+SPEC's simulation stored losslessly carries one) and the largest error of that reading.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from model import DEFAULT_GAMMA, Generator, load_generator, overexpose_uint8, to_canvas
+from model.gain_trace import read_gain
 from model.generator import thumbnail
 from training.evaluate import find_photos, load_photo
 
@@ -34,12 +37,14 @@ class GainErrors:
     bias: float
     spread: float
     mean_abs: float
+    traced: int  # photos whose gain the histogram trace gave
+    trace_max_abs: float  # largest log-gain error of those readings (nan if none)
 
 
 @torch.inference_mode()
 def estimate_log_gain(generator: Generator, image: np.ndarray) -> float:
     """The estimator's log-gain for one 8-bit RGB photo, as the service computes it."""
-    canvas = to_canvas(image, generator.config.working_size)
+    canvas = to_canvas(image, generator.config.working_size, read_trace=False)
     return float(generator.exposure(thumbnail(canvas.tensor[None]))[0])
 
 
@@ -52,12 +57,10 @@ def gain_errors(
     rows = []
     for tau in taus:
         truth = gamma * math.log(tau)
-        errors = np.array(
-            [
-                estimate_log_gain(generator, overexpose_uint8(im, tau, gamma)) - truth
-                for im in images
-            ]
-        )
+        exposed = [overexpose_uint8(im, tau, gamma) for im in images]
+        errors = np.array([estimate_log_gain(generator, im) - truth for im in exposed])
+        traced = [g for g in map(read_gain, exposed) if g is not None]
+        trace_errors = [abs(-math.log(g) - truth) for g in traced]
         rows.append(
             GainErrors(
                 tau,
@@ -65,6 +68,8 @@ def gain_errors(
                 float(errors.mean()),
                 float(errors.std()),
                 float(np.abs(errors).mean()),
+                len(traced),
+                max(trace_errors, default=math.nan),
             )
         )
     return rows
@@ -72,13 +77,14 @@ def gain_errors(
 
 def format_table(rows: Sequence[GainErrors]) -> str:
     lines = [
-        "| tau | photos | bias (log-gain) | spread | mean abs error | brightness off by |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| tau | photos | bias (log-gain) | spread | mean abs error | brightness off by "
+        "| read from the histogram | its max abs error |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.tau:g} | {r.photos} | {r.bias:+.3f} | {r.spread:.3f} | {r.mean_abs:.3f} "
-            f"| {math.exp(r.bias) - 1:+.1%} |"
+            f"| {math.exp(r.bias) - 1:+.1%} | {r.traced} | {r.trace_max_abs:.5f} |"
         )
     return "\n".join(lines)
 

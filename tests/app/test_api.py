@@ -83,6 +83,26 @@ def test_simulate_defaults_to_the_poster_setting(server: str) -> None:
     assert np.array_equal(np.asarray(out), overexpose_uint8(photo, 0.5, 1 / 2.2))
 
 
+def test_a_simulated_overexposure_is_undone_exactly(server: str) -> None:
+    # The service's own simulation leaves the gain's trace in the histogram: /correct reads it,
+    # whatever the (tiny, darkening by 0.8) test model would estimate.
+    truth = random_image(48, 64, seed=5)
+    exposed = post(server, "/simulate-overexposure", image_bytes(truth), tau="0.35").content
+    response = post(server, "/correct", exposed)
+    assert response.headers["x-exposure-gain-source"] == "histogram"
+    assert float(response.headers["x-exposure-gain"]) == pytest.approx(0.35 ** (1 / 2.2), rel=1e-3)
+    corrected = np.asarray(decoded(response)).astype(int)
+    unclipped = np.asarray(Image.open(io.BytesIO(exposed))) < 245  # below the fill mask
+    assert np.abs(corrected - truth.astype(int))[unclipped].max() <= 1
+    # A photo without the trace gets the model's estimate.
+    plain = post(server, "/correct", image_bytes(truth, "JPEG", quality=90))
+    assert plain.headers["x-exposure-gain-source"] == "estimate"
+    assert float(plain.headers["x-exposure-gain"]) == pytest.approx(0.8, rel=1e-3)
+    text = http.get(f"{server}/metrics").text
+    assert metric_value(text, 'exposure_gain_source_total{source="histogram"}') >= 1
+    assert metric_value(text, 'exposure_gain_source_total{source="estimate"}') >= 1
+
+
 def test_request_id_is_kept_or_generated(server: str) -> None:
     given = http.get(f"{server}/healthz", headers={"X-Request-ID": "abc-123"})
     assert given.headers["x-request-id"] == "abc-123"

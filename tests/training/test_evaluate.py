@@ -56,11 +56,20 @@ def test_untrained_checkpoint_matches_identity(
 ) -> None:
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="broken.png"):
-        results = ev.evaluate(photos, "s2", checkpoint=checkpoint, out=out)
-    assert list(results) == ["identity", "inverse_true_tau", "inverse_tau_0.5", "checkpoint"]
-    # An untrained generator starts as the identity: it returns the overexposed input.
-    assert results["checkpoint"].psnr == pytest.approx(results["identity"].psnr, abs=0.05)
+        results = ev.evaluate(photos, "s2", checkpoint=checkpoint, out=out, learned_gain=True)
+    assert list(results) == [
+        "identity",
+        "inverse_true_tau",
+        "inverse_tau_0.5",
+        "checkpoint",
+        "checkpoint_learned_gain",
+    ]
+    # An untrained generator starts as the identity: it returns the overexposed input...
+    learned = results["checkpoint_learned_gain"]
+    assert learned.psnr == pytest.approx(results["identity"].psnr, abs=0.05)
     assert results["inverse_true_tau"].psnr > results["identity"].psnr
+    # ... but the service reads the exact gain from the histogram trace the simulation leaves.
+    assert results["checkpoint"].psnr > learned.psnr + 3
     report = json.loads((out / "results.json").read_text())
     assert report["photos"] == 3
     assert set(report["results"]) == set(results)

@@ -39,6 +39,9 @@ def test_errors_are_the_estimate_minus_the_true_log_gain(tmp_path: Path) -> None
     assert rows[1].bias == pytest.approx(answer, abs=1e-6)
     assert rows[1].mean_abs == pytest.approx(-answer, abs=1e-6)
     assert rows[1].spread == pytest.approx(0.0, abs=1e-6)
+    # The exact SPEC simulation leaves the trace; an untouched photo has none to read.
+    assert (rows[0].traced, rows[1].traced) == (3, 0)
+    assert rows[0].trace_max_abs < 1e-3 and math.isnan(rows[1].trace_max_abs)
 
 
 def test_command_prints_one_row_per_tau(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
