@@ -44,6 +44,15 @@ def test_errors_are_the_estimate_minus_the_true_log_gain(tmp_path: Path) -> None
     assert rows[0].trace_max_abs < 1e-3 and math.isnan(rows[1].trace_max_abs)
 
 
+def test_jpeg_inputs_carry_no_trace(tmp_path: Path) -> None:
+    _write_photos(tmp_path)
+    with pytest.warns(UserWarning):
+        images = [im for im in map(load_photo, find_photos(tmp_path)) if im is not None]
+    generator = _generator_answering(0.0)
+    (row,) = ge.gain_errors(generator, images, [0.5], jpeg_quality=95)
+    assert row.traced == 0 and row.photos == 3
+
+
 def test_command_prints_one_row_per_tau(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_photos(tmp_path / "photos")
     path = tmp_path / "g.safetensors"
