@@ -68,7 +68,15 @@ async function post(path, fields) {
     const suffix = retry ? ` (retry in ${retry} s)` : "";
     throw new Error(`${await errorMessage(response)}${suffix}`);
   }
-  return response.blob();
+  return response;
+}
+
+// What /correct says it undid: "gain 0.730, read from the histogram" or "..., estimated".
+function gainNote(response) {
+  const gain = response.headers.get("X-Exposure-Gain");
+  if (!gain) return "";
+  const source = response.headers.get("X-Exposure-Gain-Source");
+  return `, gain ${Number(gain).toFixed(3)} ${source === "histogram" ? "read from the histogram" : "estimated"}`;
 }
 
 function setBusy(busy) {
@@ -95,7 +103,8 @@ async function correct() {
   el.timing.textContent = "";
   const started = performance.now();
   try {
-    const blob = await post("correct", { image: state.input, format: el.format.value });
+    const response = await post("correct", { image: state.input, format: el.format.value });
+    const blob = await response.blob();
     const url = replaceUrl("corrected", blob);
     el.corrected.src = url;
     el.after.src = url;
@@ -104,7 +113,7 @@ async function correct() {
     el.download.download = `${baseName(state.photo.name)}-corrected.${ext}`;
     el.download.hidden = false;
     const ms = Math.round(performance.now() - started);
-    el.timing.textContent = `${(blob.size / 1024).toFixed(0)} KiB ${ext.toUpperCase()}, ${ms} ms`;
+    el.timing.textContent = `${(blob.size / 1024).toFixed(0)} KiB ${ext.toUpperCase()}, ${ms} ms${gainNote(response)}`;
     setStatus("Done.", "ok");
     document.body.classList.add("has-result");
   } catch (err) {
@@ -121,7 +130,7 @@ async function simulateThenCorrect() {
   setStatus(`Overexposing with τ = ${tau.toFixed(2)}…`);
   try {
     const format = el.format.value || "png";  // lossless: compression would hide clipping
-    const blob = await post("simulate-overexposure", { image: state.photo, tau, gamma: GAMMA, format });
+    const blob = await (await post("simulate-overexposure", { image: state.photo, tau, gamma: GAMMA, format })).blob();
     showInput(blob, `Overexposed (τ = ${tau.toFixed(2)})`);
     el.reset.hidden = false;
   } catch (err) {

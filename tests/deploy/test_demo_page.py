@@ -101,6 +101,7 @@ def test_demo_page_corrects_an_uploaded_photo(service_url: str, page: Any, tmp_p
     assert download.get_attribute("href").startswith("blob:")
     assert download.get_attribute("download") == "beach-corrected.jpg"
     assert "Done" in page.inner_text("#status")
+    assert "estimated" in page.inner_text("#timing")  # a JPEG carries no histogram trace
     _screenshot(page, tmp_path, "demo-corrected.png")
 
 
@@ -120,6 +121,8 @@ def test_demo_page_simulates_overexposure_then_corrects(
     _wait_for_result(page)
 
     assert "Overexposed" in page.inner_text("#original-caption")
+    # The page overexposes losslessly, so the service reads the gain back from the histogram.
+    assert f"gain {0.35 ** (1 / 2.2):.3f} read from the histogram" in page.inner_text("#timing")
     assert page.locator("#reset").is_visible()
     page.locator("#compare-slider").fill("30")
     clip = page.eval_on_selector("#compare-before", "img => img.style.clipPath")
