@@ -31,10 +31,10 @@ _LOG_STEP = 1e-4
 MAX_VALUES = 1 << 22
 # A few stray values (a watermark, a retouched spot) may sit in the gaps.
 STRAY_FRACTION = 1e-4
-# The evidence needed: this many empty codes where the gain predicts them, where the
-# neighbouring codes say at least MIN_MISSING values would be expected without a gain, and
-# where the photo fills nearly every code the gain can produce (so sparse histograms, such as
-# graphics with few colours, are not read as a gain).
+# The evidence needed, within the photo's range of codes: this many empty codes where the gain
+# predicts them, where the neighbouring codes say at least MIN_MISSING values would be expected
+# without a gain, and most of the codes the gain can produce filled (so sparse histograms, such
+# as graphics with few colours, are not read as a gain).
 MIN_GAPS = 6
 MIN_MISSING = 200.0
 MIN_FILLED = 0.6
