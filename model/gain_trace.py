@@ -46,7 +46,11 @@ def _table() -> tuple[np.ndarray, np.ndarray]:
     """Candidate gains and, per candidate, a float32 row with 1 for each code in 1..254 that
     the gain cannot produce (float, so scoring all candidates is one matrix-vector product)."""
     gains = np.exp(np.arange(math.log(MIN_GAIN), math.log(MAX_GAIN), _LOG_STEP))
-    return gains, (~_produced(gains)).astype(np.float32)
+    absent = np.empty((len(gains), len(_CODES)), dtype=np.float32)
+    # In chunks: the whole table's float64 intermediates would be ten times its 14 MB.
+    for start in range(0, len(gains), 1024):
+        absent[start : start + 1024] = ~_produced(gains[start : start + 1024])
+    return gains, absent
 
 
 def _produced(gains: np.ndarray) -> np.ndarray:
