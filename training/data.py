@@ -10,42 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from model import DEFAULT_GAMMA, overexpose, overexpose_uint8, to_canvas
 from model.generator import thumbnail
+from training.photos import find_photos, load_photo
 
 log = logging.getLogger(__name__)
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
-
-
-def find_photos(root: str | Path) -> list[Path]:
-    """Photo files under `root`, recursively, in a stable order."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"photo folder not found: {root}")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
-
-
-def load_photo(path: Path, max_side: int) -> np.ndarray | None:
-    """An 8-bit RGB photo, EXIF-oriented, downscaled so its longer side is at most `max_side`.
-
-    The service looks at photos at its working size, so training sees them at that scale too.
-    Returns None (with a warning) for files that cannot be decoded.
-    """
-    try:
-        with Image.open(path) as file:
-            rgb = ImageOps.exif_transpose(file).convert("RGB")
-            if max(rgb.size) > max_side:
-                scale = max_side / max(rgb.size)
-                size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-                rgb = rgb.resize(size, Image.Resampling.BOX)
-            return np.asarray(rgb, dtype=np.uint8).copy()
-    except Exception as exc:  # Pillow raises many types for broken files
-        log.warning("skipping unreadable photo %s: %s", path, exc)
-        return None
 
 
 @dataclass(frozen=True)
@@ -103,7 +74,7 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
         working_size: int = 512,
     ) -> None:
         paths = find_photos(root)
-        loaded = [load_photo(p, max_side) for p in paths]
+        loaded = [load_photo(p, max_side=max_side) for p in paths]
         self.photos = [p for p in loaded if p is not None]
         if not self.photos:
             raise ValueError(f"no readable photos in {root}")

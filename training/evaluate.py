@@ -6,13 +6,12 @@ import argparse
 import json
 import math
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from model import (
     DEFAULT_GAMMA,
@@ -26,8 +25,8 @@ from model import (
     trivial_inverse,
 )
 from training.metrics import Scores, mean_scores, score
+from training.photos import SUFFIXES, find_photos, load_photo
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 S2_TAUS = (0.35, 0.5, 0.7)
 # (header, Scores field, decimals), as SPEC's baseline table prints them.
 COLUMNS = (
@@ -38,25 +37,6 @@ COLUMNS = (
     ("sat", "sat", 2),
     ("ΔE00", "delta_e00", 2),
 )
-
-
-def find_photos(root: Path) -> list[Path]:
-    """Photos under `root`, recursively, sorted by relative path."""
-    files = (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def load_photo(path: Path, upscale: int = 1) -> np.ndarray | None:
-    """8-bit RGB with EXIF orientation applied, optionally upscaled; None if unreadable."""
-    try:
-        with Image.open(path) as img:
-            rgb = ImageOps.exif_transpose(img).convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        warnings.warn(f"skipping unreadable {path}: {exc}", stacklevel=2)
-        return None
-    if upscale > 1:
-        rgb = rgb.resize((rgb.width * upscale, rgb.height * upscale), Image.Resampling.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8)
 
 
 def scenario_taus(scenario: str, count: int) -> list[float]:
@@ -93,9 +73,9 @@ def evaluate(
     """Mean scores per method ('identity', 'inverse_true_tau', ...) over the photos in `data`."""
     paths = find_photos(data)[:limit]
     if not paths:
-        raise ValueError(f"no photos ({', '.join(sorted(EXTENSIONS))}) under {data}")
+        raise ValueError(f"no photos ({', '.join(sorted(SUFFIXES))}) under {data}")
     generator = load_generator(checkpoint, device)[0] if checkpoint is not None else None
-    loaded = [(p, load_photo(p, upscale)) for p in paths]
+    loaded = [(p, load_photo(p, upscale=upscale)) for p in paths]
     photos = [(p, img) for p, img in loaded if img is not None]
     taus = scenario_taus(scenario, len(photos))
     methods = ["identity", "inverse_true_tau"]
@@ -219,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             told_tau=args.told_tau,
             learned_gain=args.learned_gain,
         )
-    except ValueError as exc:  # includes CheckpointError
+    except (ValueError, FileNotFoundError) as exc:  # ValueError includes CheckpointError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"scenario {args.scenario.upper()}, {args.data}")

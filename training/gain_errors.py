@@ -28,7 +28,7 @@ from PIL import Image
 from model import DEFAULT_GAMMA, Generator, load_generator, overexpose_uint8, to_canvas
 from model.gain_trace import read_gain
 from model.generator import thumbnail
-from training.evaluate import find_photos, load_photo
+from training.photos import find_photos, load_photo
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("every tau must be in (0, 1]")
     if args.jpeg is not None and not 1 <= args.jpeg <= 100:
         p.error("--jpeg must be a quality from 1 to 100")
+    try:
+        paths = find_photos(args.data)[: args.limit]
+    except FileNotFoundError as exc:
+        p.error(str(exc))
     generator, _ = load_generator(args.checkpoint)
-    loaded = (load_photo(path) for path in find_photos(args.data)[: args.limit])
+    loaded = (load_photo(path) for path in paths)
     images = [im for im in loaded if im is not None]
     if not images:
         p.error(f"no readable photos under {args.data}")

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from model import correct_images, load_generator, overexpose_uint8
 from model.generator import THUMBNAIL
 from training.config import PRESETS
-from training.data import ExposureSampler, OverexposureDataset, find_photos
+from training.data import ExposureSampler, OverexposureDataset
 from training.discriminator import PatchDiscriminator
 from training.losses import (
     MultiScaleSSIMLoss,
@@ -24,6 +24,7 @@ from training.losses import (
     build_perceptual_loss,
     vgg19_features,
 )
+from training.photos import find_photos
 from training.train import build_config, main, parse_args
 from training.trainer import Trainer
 
