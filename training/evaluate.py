@@ -99,11 +99,9 @@ def evaluate(
         if generator is not None:
             # The model is not told tau: it sees only the overexposed photo, as users send it.
             outputs["checkpoint"] = correct_images(generator, [exposed])[0]
-            if learned_gain:
-                outputs["checkpoint_learned_gain"] = _correct_one(generator, exposed)
-            if told_tau:
-                true_log_gain = DEFAULT_GAMMA * math.log(tau)
-                outputs["checkpoint_told_tau"] = _correct_one(generator, exposed, true_log_gain)
+            if learned_gain or told_tau:
+                learned, told = _diagnostics(generator, exposed, DEFAULT_GAMMA * math.log(tau))
+                outputs |= {"checkpoint_learned_gain": learned, "checkpoint_told_tau": told}
         for method in methods:
             per_method[method].append(score(truth, outputs[method]))
         if out is not None and (samples is None or index < samples):
@@ -126,18 +124,19 @@ def evaluate(
 
 
 @torch.inference_mode()
-def _correct_one(
-    generator: Generator, exposed: np.ndarray, log_gain: float | None = None
-) -> np.ndarray:
-    """Diagnostics: the checkpoint without the histogram trace, with its own gain estimate or
-    with `log_gain`. They separate the model's parts: how well the generator estimates the
-    exposure from the picture alone, and how well it fills clipped values."""
+def _diagnostics(
+    generator: Generator, exposed: np.ndarray, true_log_gain: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The checkpoint without the histogram trace, with its own gain estimate and with the true
+    gain, from one forward pass. They separate the model's parts: how well the generator
+    estimates the exposure from the picture alone, and how well it fills clipped values."""
     canvas = to_canvas(exposed, generator.config.working_size, read_trace=False)
     device = next(generator.parameters()).device
-    estimate, fill = generator.predict(canvas.tensor[None].to(device))
-    gain = float(estimate[0]) if log_gain is None else log_gain
-    result: np.ndarray = from_canvas(exposed, canvas, Prediction(gain, fill[0].float().cpu()))
-    return result
+    estimate, fills = generator.predict(canvas.tensor[None].to(device))
+    fill = fills[0].float().cpu()
+    learned = from_canvas(exposed, canvas, Prediction(float(estimate[0]), fill))
+    told = from_canvas(exposed, canvas, Prediction(true_log_gain, fill))
+    return learned, told
 
 
 LABELS = {
