@@ -179,10 +179,9 @@ async def correct(
     )
     color = await cpu.run(finish_correction, decoded.color, canvas, output)
     response = await _respond(decoded, color, fmt, quality, cpu)
-    source = "estimate" if canvas.traced_gain is None else "histogram"
-    metrics.gain_source.labels(source=source).inc()
+    metrics.gain_source.labels(source=canvas.gain_source).inc()
     response.headers["X-Exposure-Gain"] = f"{math.exp(canvas.log_gain(output)):.4f}"
-    response.headers["X-Exposure-Gain-Source"] = source
+    response.headers["X-Exposure-Gain-Source"] = canvas.gain_source
     return response
 
 

@@ -57,6 +57,11 @@ class Canvas:
         return -math.log(self.traced_gain)
 
     @property
+    def gain_source(self) -> str:
+        """Where `log_gain` comes from: 'histogram' (the traced gain) or 'estimate'."""
+        return "estimate" if self.traced_gain is None else "histogram"
+
+    @property
     def downscaled(self) -> bool:
         return (self.low_height, self.low_width) != (self.height, self.width)
 
