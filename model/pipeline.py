@@ -193,14 +193,6 @@ def _widen(maps: torch.Tensor, width: int) -> torch.Tensor:
     return wide[0].permute(1, 2, 0).contiguous()
 
 
-def _store(result: np.ndarray, rows: slice, chw: torch.Tensor, max_value: float) -> None:
-    # Out of place: the caller's output may be an inference tensor, or still in use.
-    values = chw.clamp(0.0, 1.0).permute(1, 2, 0)
-    if np.issubdtype(result.dtype, np.integer):
-        values = values.mul(max_value).round_()
-    result[rows] = values.numpy().astype(result.dtype, copy=False)
-
-
 @torch.inference_mode()
 def correct_images(
     generator: Generator, images: Sequence[np.ndarray], batch_size: int = 8
