@@ -99,9 +99,13 @@ def evaluate(
         if generator is not None:
             # The model is not told tau: it sees only the overexposed photo, as users send it.
             outputs["checkpoint"] = correct_images(generator, [exposed])[0]
-            if learned_gain or told_tau:
-                learned, told = _diagnostics(generator, exposed, DEFAULT_GAMMA * math.log(tau))
-                outputs |= {"checkpoint_learned_gain": learned, "checkpoint_told_tau": told}
+            gains: dict[str, float | None] = {}
+            if learned_gain:
+                gains["checkpoint_learned_gain"] = None  # its own estimate
+            if told_tau:
+                gains["checkpoint_told_tau"] = DEFAULT_GAMMA * math.log(tau)
+            if gains:
+                outputs |= _diagnostics(generator, exposed, gains)
         for method in methods:
             per_method[method].append(score(truth, outputs[method]))
         if out is not None and (samples is None or index < samples):
@@ -125,18 +129,19 @@ def evaluate(
 
 @torch.inference_mode()
 def _diagnostics(
-    generator: Generator, exposed: np.ndarray, true_log_gain: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The checkpoint without the histogram trace, with its own gain estimate and with the true
-    gain, from one forward pass. They separate the model's parts: how well the generator
-    estimates the exposure from the picture alone, and how well it fills clipped values."""
+    generator: Generator, exposed: np.ndarray, gains: dict[str, float | None]
+) -> dict[str, np.ndarray]:
+    """The checkpoint without the histogram trace, one output per named log-gain (None: its
+    own estimate), from one forward pass. They separate the model's parts: how well the
+    generator estimates the exposure from the picture alone, and how well it fills."""
     canvas = to_canvas(exposed, generator.config.working_size, read_trace=False)
     device = next(generator.parameters()).device
     estimate, fills = generator.predict(canvas.tensor[None].to(device))
     fill = fills[0].float().cpu()
-    learned = from_canvas(exposed, canvas, Prediction(float(estimate[0]), fill))
-    told = from_canvas(exposed, canvas, Prediction(true_log_gain, fill))
-    return learned, told
+    return {
+        name: from_canvas(exposed, canvas, Prediction(float(estimate[0]) if g is None else g, fill))
+        for name, g in gains.items()
+    }
 
 
 LABELS = {
