@@ -71,9 +71,8 @@ def histogram(image: np.ndarray) -> np.ndarray:
     """Counts of each 8-bit code over all channels of an (H, W, C) uint8 image, rows sampled."""
     if image.dtype != np.uint8:
         raise ValueError("expected a uint8 image")
-    step = max(1, math.ceil(image.size / MAX_VALUES))
-    sampled = image[::step]
-    rows = max(1, (1 << 18) // max(1, sampled[0].size if len(sampled) else 1))
+    sampled = image[:: max(1, math.ceil(image.size / MAX_VALUES))]
+    rows = max(1, (1 << 18) * len(image) // max(1, image.size))  # about 2^18 values a chunk
     counts = np.zeros(256, dtype=np.int64)
     # A chunk at a time: bincount widens every value to 8 bytes.
     for start in range(0, len(sampled), rows):
