@@ -11,9 +11,13 @@ from model.config import GeneratorConfig
 from model.exposure import (
     DEFAULT_GAMMA,
     DEFAULT_TAU,
+    camera_inverse_uint8,
+    camera_overexpose_uint8,
     exposure_gain,
     overexpose,
+    linear_to_srgb,
     overexpose_uint8,
+    srgb_to_linear,
     trivial_inverse,
 )
 from model.generator import Generator
@@ -28,14 +32,18 @@ __all__ = [
     "Generator",
     "GeneratorConfig",
     "Prediction",
+    "camera_inverse_uint8",
+    "camera_overexpose_uint8",
     "correct_images",
     "exposure_gain",
     "from_canvas",
+    "linear_to_srgb",
     "load_generator",
     "overexpose",
     "overexpose_uint8",
     "read_info",
     "save_generator",
+    "srgb_to_linear",
     "to_canvas",
     "trivial_inverse",
 ]

@@ -44,3 +44,38 @@ def overexpose_uint8(
     """SPEC section 1 on 8-bit values: float32 arithmetic, round half to even."""
     x = image.astype(np.float32) / np.float32(255.0)
     return np.round(overexpose(x, tau, gamma) * np.float32(255.0)).astype(np.uint8)
+
+
+# SPEC section 1b: the sRGB transfer functions (IEC 61966-2-1) and camera-like overexposure.
+_SRGB_KNEE = 0.04045
+_LINEAR_KNEE = 0.0031308
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] to linear light (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(x <= _SRGB_KNEE, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] to sRGB-encoded values (float64)."""
+    v = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0)
+    return np.where(v <= _LINEAR_KNEE, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def camera_overexpose_uint8(image: np.ndarray, ev: float) -> np.ndarray:
+    """SPEC section 1b before storage: `ev` stops brighter in linear light, clipped, sRGB again."""
+    if ev < 0:
+        raise ValueError("ev must be >= 0")
+    linear = srgb_to_linear(image.astype(np.float64) / 255.0)
+    return _to_uint8(linear_to_srgb(np.minimum(1.0, linear * 2.0**ev)))
+
+
+def camera_inverse_uint8(image: np.ndarray, ev: float) -> np.ndarray:
+    """SPEC section 1b's told-truth inverse: `ev` stops darker in linear light."""
+    linear = srgb_to_linear(image.astype(np.float64) / 255.0)
+    return _to_uint8(linear_to_srgb(linear / 2.0**ev))
