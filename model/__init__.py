@@ -14,14 +14,14 @@ from model.exposure import (
     camera_inverse_uint8,
     camera_overexpose_uint8,
     exposure_gain,
-    overexpose,
     linear_to_srgb,
+    overexpose,
     overexpose_uint8,
     srgb_to_linear,
     trivial_inverse,
 )
 from model.generator import Generator
-from model.pipeline import Canvas, Prediction, correct_images, from_canvas, to_canvas
+from model.pipeline import Canvas, Prediction, apply, correct_images, predict, prepare
 
 __all__ = [
     "DEFAULT_GAMMA",
@@ -32,18 +32,19 @@ __all__ = [
     "Generator",
     "GeneratorConfig",
     "Prediction",
+    "apply",
     "camera_inverse_uint8",
     "camera_overexpose_uint8",
     "correct_images",
     "exposure_gain",
-    "from_canvas",
     "linear_to_srgb",
     "load_generator",
     "overexpose",
     "overexpose_uint8",
+    "predict",
+    "prepare",
     "read_info",
     "save_generator",
     "srgb_to_linear",
-    "to_canvas",
     "trivial_inverse",
 ]

@@ -17,8 +17,8 @@ from safetensors.torch import load_file, save_file
 from model.config import GeneratorConfig
 from model.generator import Generator
 
-# Version 2: exposure estimator on a thumbnail, fill of clipped values (version 1 is refused).
-FORMAT = "exposure-generator/2"
+# Version 3: a tone curve and EV from the exposure head, a colour-coherent fill (older refused).
+FORMAT = "exposure-generator/3"
 
 
 class CheckpointError(ValueError):

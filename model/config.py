@@ -22,12 +22,16 @@ class GeneratorConfig:
     # Largest side, in pixels, at which the generator looks at a photo; larger photos are
     # corrected at this size and the result is applied at full resolution (model/pipeline.py).
     working_size: int = 512
+    # Knots of the tone curve, evenly spaced over the input's range.
+    curve_knots: int = 32
 
     def __post_init__(self) -> None:
         if self.base_channels < 1 or self.max_channels < self.base_channels:
             raise ValueError("need 1 <= base_channels <= max_channels")
         if not 2 <= self.depth <= 10:
             raise ValueError("depth must be between 2 and 10")
+        if not 2 <= self.curve_knots <= 256:
+            raise ValueError("curve_knots must be between 2 and 256")
         if self.working_size < 2**self.depth or self.working_size % 2**self.depth:
             raise ValueError(
                 f"working_size must be a positive multiple of 2**depth = {2**self.depth}"

@@ -1,6 +1,9 @@
-"""The pix2pix U-Net generator with noise injection and a global exposure estimator."""
+"""The pix2pix U-Net generator with noise injection and a global exposure head."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -8,19 +11,29 @@ from torch import nn
 
 from model.config import GeneratorConfig
 from model.layers import NoiseInjection, maybe_spectral
+from model.tone import FILL_CHANNELS, apply_curve, compose, knots_from_logits
 
-# The exposure estimator sees the whole photo at this size.
+# The exposure head sees the whole photo at this size.
 THUMBNAIL = 128
 # Its input statistics: a histogram per channel and the clipped share.
 _HIST_BINS = 32
 _STATS_DIM = 3 * _HIST_BINS + 3
-# The predicted global gain is bounded to this range: from 4 stops darker to 1 stop brighter.
-_MIN_LOG_GAIN = -4.0 * 0.6931
-_MAX_LOG_GAIN = 1.0 * 0.6931
-# Where the fill may act: values from MASK_START (nothing) to MASK_END (everything). Clipped
-# 8-bit values are exactly 1; the ramp below it lets JPEG-blurred clipped areas be filled too.
-MASK_START = 0.96
-MASK_END = 0.99
+# Stops of overexposure the service takes back at most (SPEC: 0 <= ev <= 4).
+MAX_EV = 4.0
+
+
+@dataclass(frozen=True)
+class GeneratorOutput:
+    """What the generator says about a batch of canvases."""
+
+    ev: torch.Tensor  # (N,) stops taken back: the client's where given, else the estimate
+    ev_estimate: torch.Tensor  # (N,) the head's own estimate, whatever was given
+    knots: torch.Tensor  # (N, K + 1) the tone curve, see model.tone
+    fill_logits: torch.Tensor  # (N, 4, H, W) see model.tone.fill_values
+
+    @property
+    def top(self) -> torch.Tensor:
+        return self.knots[:, -1]
 
 
 class _DownBlock(nn.Module):
@@ -43,15 +56,19 @@ class _UpBlock(nn.Module):
         return F.relu(self.noise(self.conv(x)))
 
 
-class ExposureEstimator(nn.Module):
-    """Estimates a photo's global log-gain from a thumbnail of the whole picture.
+class ExposureHead(nn.Module):
+    """From a thumbnail of the whole photo: how many stops it is overexposed, and the tone curve
+    that takes them back.
 
-    How far a photo was overexposed is a property of the whole picture, so the estimate must
-    not depend on which crop the U-Net happens to see: it always looks at the full photo, shrunk
-    by `thumbnail`, through a small CNN and the thumbnail's histogram.
+    How far a photo was overexposed is a property of the whole picture, so the head never
+    depends on which crop the U-Net happens to see. The estimate is a bottleneck: the curve is
+    drawn from the photo's features and an EV, the client's when it gives one (a slider, its own
+    metadata), else the estimate. One head serves both, and a client's EV moves the same curve
+    that the estimate would. A flag says which it got, so that an uncertain estimate can be
+    followed more cautiously than a known EV.
     """
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, knots: int, width: int = 32) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -59,33 +76,47 @@ class ExposureEstimator(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Linear(2 * c_in + _STATS_DIM, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1)
+        self.embed = nn.Sequential(nn.Linear(2 * c_in + _STATS_DIM, 128), nn.LeakyReLU(0.2))
+        self.to_ev = nn.Linear(128, 1)
+        self.to_curve = nn.Sequential(
+            nn.Linear(128 + 2, 128), nn.LeakyReLU(0.2), nn.Linear(128, knots + 1)
         )
-        last = self.head[-1]
+        # Start as the identity: no overexposure estimated, a straight curve ending at 1.
+        last = self.to_curve[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        with torch.no_grad():
+            last.bias[-1] = -6.0
+        nn.init.zeros_(self.to_ev.weight)
+        nn.init.constant_(self.to_ev.bias, -3.0)
 
-    def forward(self, thumb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, THUMBNAIL, THUMBNAIL) in [0, 1] -> log-gain, shape (N,)."""
+    def forward(
+        self, thumb: torch.Tensor, ev: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Thumbnails (N, 3, T, T) and the client's EVs (N,), NaN where not given ->
+        (EV used, EV estimated, knots (N, K + 1))."""
         thumb = thumb.float()
         feat = self.features(thumb * 2.0 - 1.0)
         pooled = torch.cat([feat.mean(dim=(2, 3)), feat.amax(dim=(2, 3))], dim=1)
-        log_gain: torch.Tensor = self.head(torch.cat([pooled, input_statistics(thumb)], dim=1))
-        return log_gain.squeeze(1).clamp(_MIN_LOG_GAIN, _MAX_LOG_GAIN)
+        embedding = self.embed(torch.cat([pooled, input_statistics(thumb)], dim=1))
+        estimate = MAX_EV * torch.sigmoid(self.to_ev(embedding).squeeze(1))
+        if ev is None:
+            ev = torch.full_like(estimate, math.nan)
+        known = ~torch.isnan(ev.float())
+        used = torch.where(known, ev.float().nan_to_num(0.0), estimate)
+        condition = torch.stack([used / MAX_EV, known.float()], dim=1)
+        raw = self.to_curve(torch.cat([embedding, condition], dim=1))
+        log_top = -F.softplus(raw[:, -1])
+        return used, estimate, knots_from_logits(raw[:, :-1], log_top)
 
 
 class Generator(nn.Module):
     """U-Net from overexposed to corrected RGB, both NCHW in [0, 1], any height and width.
 
-    The output is `input * gain + mask(input) * (1 - gain) * fill`:
-    - `gain` is one number per photo from the exposure estimator: the exposure a photo was
-      taken with is global, so one number keeps the tone consistent everywhere, and where
-      nothing clipped the trivial inverse with the right gain is exact;
-    - `fill` in [0, 1] comes from the U-Net and says where in the range a clipped value lay:
-      a value that clipped was at least `gain` before the gain and at most 1.
-    The mask is zero below MASK_START, so the network can never disturb unclipped pixels.
+    The output is model.tone's formula: the exposure head's tone curve for every value, plus,
+    for clipped values, the U-Net's fill between the curve's top and 1. The fill is masked to
+    zero below MASK_START, so the U-Net can never disturb what the sensor recorded.
     """
 
     def __init__(self, config: GeneratorConfig) -> None:
@@ -102,9 +133,9 @@ class Generator(nn.Module):
             # The innermost up block sees only the bottleneck; the others also get the skip.
             c_in = c.channels(level) * (1 if level == c.depth - 1 else 2)
             self.ups.append(_UpBlock(c_in, c.channels(level - 1), sn, noise))
-        self.to_fill = nn.ConvTranspose2d(c.channels(0) * 2, 3, 4, stride=2, padding=1)
-        self.exposure = ExposureEstimator()
-        # Start in the middle of the possible range of clipped values.
+        self.to_fill = nn.ConvTranspose2d(c.channels(0) * 2, FILL_CHANNELS, 4, stride=2, padding=1)
+        self.exposure = ExposureHead(c.curve_knots)
+        # Start in the middle of the possible range of clipped values, with no colour.
         nn.init.zeros_(self.to_fill.weight)
         assert self.to_fill.bias is not None
         nn.init.zeros_(self.to_fill.bias)
@@ -114,29 +145,34 @@ class Generator(nn.Module):
         """Inputs whose sides are multiples of this need no internal padding."""
         return int(2**self.config.depth)
 
-    def forward(self, x: torch.Tensor, thumb: torch.Tensor | None = None) -> torch.Tensor:
-        out, _ = self.forward_with_gain(x, thumb)
-        return out
+    def forward(
+        self,
+        x: torch.Tensor,
+        ev: torch.Tensor | None = None,
+        thumb: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, GeneratorOutput]:
+        """The corrected image and what it was made from.
 
-    def forward_with_gain(
-        self, x: torch.Tensor, thumb: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The corrected image and the log-gain per image, shape (N,).
-
-        `thumb` is the whole photo's thumbnail when `x` is only a crop of it (training);
-        by default the thumbnail is made from `x`.
+        `ev` (N,) holds the client's stops of overexposure, NaN where unknown; `thumb` is the
+        whole photo's thumbnail when `x` is only a crop of it (training); by default the
+        thumbnail is made from `x`.
         """
-        log_gain, fill = self.predict(x, thumb)
-        return compose(x, log_gain, fill), log_gain
+        out = self.predict(x, ev, thumb)
+        curved = apply_curve(x, out.knots).to(x.dtype)
+        top = out.top.to(x.dtype)[:, None, None, None]
+        return compose(x, curved, top, out.fill_logits.to(x.dtype), dim=1), out
 
     def predict(
-        self, x: torch.Tensor, thumb: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The log-gain per image, shape (N,), and the fill map, (N, 3, H, W) in [0, 1]."""
-        log_gain = self.exposure(thumbnail(x) if thumb is None else thumb)
+        self,
+        x: torch.Tensor,
+        ev: torch.Tensor | None = None,
+        thumb: torch.Tensor | None = None,
+    ) -> GeneratorOutput:
+        """The exposure head's EV and curve, and the U-Net's fill logits at x's size."""
+        used, estimate, knots = self.exposure(thumbnail(x) if thumb is None else thumb, ev)
         h, w = x.shape[-2:]
         m = self.multiple
-        padded = _pad(x, (-h) % m, (-w) % m)
+        padded = pad_reflect(x, (-h) % m, (-w) % m)
         skips = []
         feat = padded * 2.0 - 1.0
         for down in self.downs:
@@ -144,24 +180,12 @@ class Generator(nn.Module):
             skips.append(feat)
         for i, up in enumerate(self.ups):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
-        fill = torch.sigmoid(self.to_fill(torch.cat([feat, skips[0]], dim=1)))
-        return log_gain, fill[..., :h, :w]
-
-
-def clip_mask(x: torch.Tensor) -> torch.Tensor:
-    """Per value: 0 where it certainly did not clip, rising to 1 where it did."""
-    return ((x - MASK_START) / (MASK_END - MASK_START)).clamp(0.0, 1.0)
-
-
-def compose(x: torch.Tensor, log_gain: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-    """`x * gain + mask(x) * (1 - gain) * fill`, clamped to [0, 1]."""
-    gain = log_gain.exp().to(x.dtype)[:, None, None, None]
-    headroom = (1.0 - gain).clamp(min=0.0)
-    return torch.addcmul(x * gain, clip_mask(x) * headroom, fill.to(x.dtype)).clamp(0.0, 1.0)
+        fill = self.to_fill(torch.cat([feat, skips[0]], dim=1))
+        return GeneratorOutput(used, estimate, knots, fill[..., :h, :w])
 
 
 def thumbnail(x: torch.Tensor) -> torch.Tensor:
-    """The exposure estimator's view of a whole photo: area-averaged to THUMBNAIL square."""
+    """The exposure head's view of a whole photo: area-averaged to THUMBNAIL square."""
     return F.adaptive_avg_pool2d(x.float(), THUMBNAIL)
 
 
@@ -179,7 +203,7 @@ def input_statistics(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([hist, clipped], dim=1)
 
 
-def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+def pad_reflect(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
     """Mirror-pads bottom and right; falls back to edge replication for tiny inputs."""
     if pad_h == 0 and pad_w == 0:
         return x

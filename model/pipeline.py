@@ -1,15 +1,18 @@
-"""Full-resolution correction: look at the photo at the working size, apply at full size.
+"""Full-resolution correction: prepare a photo, predict a batch, apply at full size.
+
+The one recipe every caller uses (the service's route and worker, the CLI, evaluation, the
+benchmarks):
+
+    canvas = prepare(photo, working_size)              # CPU, per photo
+    predictions = predict(generator, batch, evs)        # one forward pass over stacked canvases
+    corrected = apply(photo, canvas, prediction)        # CPU, per photo, at full size
 
 Every photo, whatever its size, becomes one square canvas of `working_size` pixels (downscaled
 if larger, mirror-padded if smaller), so photos of any size share a forward pass. The generator
-predicts one gain per photo and a fill map for clipped values; both are applied at full
-resolution with the generator's own pointwise formula, so unclipped detail survives exactly and
-one gain gives the whole photo one tone. The fill map is interpolated and everything is applied
-one strip of rows at a time, so memory stays bounded and there are no seams between strips.
-
-Where an 8-bit photo carries the exact trace of a digital gain in its histogram
-(`model.gain_trace`), that gain replaces the generator's estimate: it is exact, the estimate
-from the picture alone is not.
+predicts one tone curve per photo and a fill map for clipped values (model.tone). The curve is
+applied at full resolution as a look-up table, exact for 8- and 16-bit photos, so unclipped
+detail survives; the fill map is interpolated, and everything is applied one strip of rows at a
+time, so memory stays bounded and there are no seams between strips.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.gain_trace import read_gain
-from model.generator import Generator, clip_mask
+from model.generator import Generator
+from model.tone import apply_curve, compose, curve_table
 
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
 # a few float copies of one strip (3 MB each), small enough to stay in cache.
@@ -33,10 +36,12 @@ STRIP_PIXELS = 1 << 18
 
 @dataclass(frozen=True)
 class Prediction:
-    """What the generator says about one canvas: see `Generator.predict`."""
+    """What the generator says about one canvas."""
 
-    log_gain: float
-    fill: torch.Tensor  # (3, S, S) in [0, 1]
+    ev: float  # stops of overexposure taken back
+    ev_source: str  # 'client' (given with the request) or 'estimate' (the model's)
+    knots: torch.Tensor  # (K + 1,) the tone curve, see model.tone
+    fill_logits: torch.Tensor  # (4, S, S) see model.tone.fill_values
 
 
 @dataclass
@@ -48,18 +53,6 @@ class Canvas:
     width: int
     low_height: int  # size of the photo inside the canvas
     low_width: int
-    traced_gain: float | None = None  # a digital gain read from the histogram, if it shows
-
-    def log_gain(self, prediction: Prediction) -> float:
-        """The correction's log-gain: undoes the traced gain, else the generator's estimate."""
-        if self.traced_gain is None:
-            return prediction.log_gain
-        return -math.log(self.traced_gain)
-
-    @property
-    def gain_source(self) -> str:
-        """Where `log_gain` comes from: 'histogram' (the traced gain) or 'estimate'."""
-        return "estimate" if self.traced_gain is None else "histogram"
 
     @property
     def downscaled(self) -> bool:
@@ -93,19 +86,15 @@ def _mirror_pad(x: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def to_canvas(image: np.ndarray, working_size: int, read_trace: bool = True) -> Canvas:
-    """Turns an (H, W, 3) uint8, uint16 or float [0, 1] photo into a generator canvas.
-
-    With `read_trace`, an 8-bit photo's histogram is also searched for a digital gain.
-    """
+def prepare(image: np.ndarray, working_size: int) -> Canvas:
+    """Turns an (H, W, 3) uint8, uint16 or float [0, 1] photo into a generator canvas."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("expected an (H, W, 3) RGB array")
     height, width = image.shape[:2]
     scale = min(1.0, working_size / max(height, width))
     low_h, low_w = max(1, round(height * scale)), max(1, round(width * scale))
     low = _to_chw_float(image) if scale == 1.0 else _downscale(image, low_h, low_w)
-    traced = read_gain(image) if read_trace else None
-    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w, traced)
+    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w)
 
 
 def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
@@ -145,28 +134,43 @@ def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
         yield start, min(height, start + rows)
 
 
-def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
-    """Applies the generator's prediction for `canvas` to the photo at its full size and dtype.
+def predict(
+    generator: Generator, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+) -> list[Prediction]:
+    """One forward pass over stacked canvases (N, 3, S, S), already on the generator's device
+    and in its memory format; `evs` are the clients' stops of overexposure (None: estimate).
+    Returns each canvas's prediction in float32 on the CPU."""
+    given = [None] * len(batch) if evs is None else list(evs)
+    if len(given) != len(batch):
+        raise ValueError(f"{len(batch)} canvases but {len(given)} EVs")
+    ev = torch.tensor([math.nan if e is None else e for e in given], device=batch.device)
+    with torch.inference_mode():
+        out = generator.predict(batch, ev)
+    used, knots = out.ev.float().cpu(), out.knots.float().cpu()
+    fills = out.fill_logits.float().cpu()
+    return [
+        Prediction(float(u), "estimate" if e is None else "client", k, f)
+        for u, e, k, f in zip(used, given, knots, fills, strict=True)
+    ]
 
-    Every full-resolution pixel gets `x * gain + mask(x) * (1 - gain) * fill`, the generator's
-    own formula: unclipped pixels keep all their detail, exactly scaled. The fill map, smooth
-    by construction, is carried up from the working size by bilinear interpolation; the mask is
-    taken from the full-resolution pixel itself, so clipped edges stay sharp.
+
+def apply(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
+    """Applies the prediction for `canvas` to the photo at its full size and dtype.
+
+    Every value goes through the tone curve, read from a table of every code of the photo's
+    dtype (exact, and the cheapest per-pixel work there is); clipped values also get the fill,
+    carried up from the working size by bilinear interpolation, while the mask comes from the
+    full-resolution value itself, so clipped edges stay sharp.
     """
     max_value = _max_value(image.dtype)
-    gain = math.exp(canvas.log_gain(prediction))
-    headroom = max(0.0, 1.0 - gain)
     integer = np.issubdtype(image.dtype, np.integer)
+    table = curve_table(prediction.knots, int(max_value) + 1).float() if integer else None
+    top = float(prediction.knots[-1])
     result = np.empty(image.shape, dtype=image.dtype)
     out = torch.from_numpy(result)
-    low_fill = prediction.fill[:, : canvas.low_height, : canvas.low_width].float().cpu()
-    if not canvas.downscaled:
-        x = canvas.tensor[:, : canvas.low_height, : canvas.low_width]
-        values = _apply(x, gain, headroom, low_fill).permute(1, 2, 0).mul_(max_value)
-        out[:] = values.round_() if integer else values
-        return result
+    low_fill = prediction.fill_logits[:, : canvas.low_height, : canvas.low_width].float().cpu()
     # The map is widened to full width once (at most a few tens of MB: the canvas has at
-    # most working_size rows) and stored (h, W, 3) like the photo, so each strip only blends
+    # most working_size rows) and stored (h, W, 4) like the photo, so each strip only blends
     # two rows and nothing is permuted.
     fill_wide = _widen(low_fill, canvas.width)
     y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
@@ -175,41 +179,45 @@ def from_canvas(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np
         # Every strip uses the whole photo's row coordinates, so strips join without seams.
         wr = wy[rows][:, None, None]
         fill = torch.lerp(fill_wide[y0[rows]], fill_wide[y1[rows]], wr)
-        x = _hwc_tensor(image[rows]).float().mul_(1.0 / max_value)
-        values = _apply(x, gain, headroom, fill).mul_(max_value)
+        raw = _hwc_tensor(image[rows])
+        x = raw.float().mul_(1.0 / max_value)
+        curved = table[raw.long()] if table is not None else _curve_float(x, prediction.knots)
+        values = compose(x, curved, torch.tensor(top), fill, dim=-1).mul_(max_value)
         out[rows] = values.round_() if integer else values
     return result
 
 
-def _apply(x: torch.Tensor, gain: float, headroom: float, fill: torch.Tensor) -> torch.Tensor:
-    """The generator's formula (`model.generator.compose`) for one photo, values in [0, 1]."""
-    return torch.addcmul(x * gain, clip_mask(x).mul_(headroom), fill).clamp_(0.0, 1.0)
+def _curve_float(x: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+    return apply_curve(x.reshape(1, -1), knots[None].float()).reshape(x.shape)
 
 
 def _widen(maps: torch.Tensor, width: int) -> torch.Tensor:
-    """Bilinearly resizes (3, h, w) maps to (h, width, 3) along the columns only."""
+    """Bilinearly resizes (C, h, w) maps to (h, width, C) along the columns only."""
     size = (int(maps.shape[1]), width)
     wide = F.interpolate(maps[None], size=size, mode="bilinear", align_corners=False)
     return wide[0].permute(1, 2, 0).contiguous()
 
 
-@torch.inference_mode()
 def correct_images(
-    generator: Generator, images: Sequence[np.ndarray], batch_size: int = 8
+    generator: Generator,
+    images: Sequence[np.ndarray],
+    evs: Sequence[float | None] | None = None,
+    batch_size: int = 8,
 ) -> list[np.ndarray]:
-    """Corrects photos synchronously, batching their canvases (for scripts and evaluation)."""
+    """Corrects photos synchronously, batching their canvases (for scripts and evaluation).
+
+    `evs`: per photo, the stops of overexposure to take back, or None to let the model estimate.
+    """
     device = next(generator.parameters()).device
     size = generator.config.working_size
+    given = [None] * len(images) if evs is None else list(evs)
     results: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
-        canvases = [to_canvas(img, size) for img in chunk]
+        canvases = [prepare(img, size) for img in chunk]
         batch = torch.stack([c.tensor for c in canvases]).to(device)
-        log_gains, fills = generator.predict(batch)
-        predictions = [
-            Prediction(float(g), f) for g, f in zip(log_gains.cpu(), fills.cpu(), strict=True)
-        ]
+        predictions = predict(generator, batch, given[start : start + batch_size])
         results.extend(
-            from_canvas(img, c, p) for img, c, p in zip(chunk, canvases, predictions, strict=True)
+            apply(img, c, p) for img, c, p in zip(chunk, canvases, predictions, strict=True)
         )
     return results
