@@ -1,33 +1,40 @@
-"""Scores a checkpoint against SPEC section 2's baselines on a folder of ground-truth photos."""
+"""Scores a checkpoint on SPEC section 2's scenarios and on real pairs, one table per set.
+
+    python -m training.evaluate --data PHOTOS [--scenario all] [--pairs DIR [--pairs-csv CSV]]
+        [--checkpoint CKPT [--with-ev]] [--out DIR]
+
+Simulated scenarios print identity and the told-truth inverse; real pairs print identity and
+the oracles fitted to the target (`training.oracles`). With a checkpoint, its blind output
+(the model estimates the EV), and with `--with-ev` its output told the true EV.
+`bench/http_eval.py` drives the same cases and tables through the HTTP service.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from model import (
-    DEFAULT_GAMMA,
-    Generator,
-    Prediction,
-    correct_images,
-    from_canvas,
-    load_generator,
-    overexpose_uint8,
-    to_canvas,
-    trivial_inverse,
-)
+from model import correct_images, load_generator
 from training.metrics import Scores, mean_scores, score
-from training.photos import SUFFIXES, find_photos, load_photo
+from training.oracles import oracle_outputs
+from training.scenarios import (
+    SCENARIOS,
+    Case,
+    load_photos,
+    pair_cases,
+    read_pair_evs,
+    scenario_cases,
+)
 
-S2_TAUS = (0.35, 0.5, 0.7)
+# A correction under test: the outputs for one case, one per EV it is told (None: blind).
+Corrector = Callable[[Case, Sequence[float | None]], list[np.ndarray]]
+
 # (header, Scores field, decimals), as SPEC's baseline table prints them.
 COLUMNS = (
     ("PSNR", "psnr", 2),
@@ -37,121 +44,53 @@ COLUMNS = (
     ("sat", "sat", 2),
     ("ΔE00", "delta_e00", 2),
 )
-
-
-def scenario_taus(scenario: str, count: int) -> list[float]:
-    """Clip level of each photo of a sorted set under scenario s1 or s2."""
-    if scenario == "s1":
-        return [0.5] * count
-    if scenario == "s2":
-        return [S2_TAUS[i % len(S2_TAUS)] for i in range(count)]
-    raise ValueError(f"unknown scenario {scenario!r}; expected 's1' or 's2'")
-
-
-def inverse_uint8(image: np.ndarray, tau: float) -> np.ndarray:
-    """The trivial inverse on 8-bit values, rounded half to even and clipped."""
-    x = trivial_inverse(image.astype(np.float32) / np.float32(255.0), tau)
-    return np.clip(np.round(x * np.float32(255.0)), 0, 255).astype(np.uint8)
-
-
-def _side_by_side(panels: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate(list(panels), axis=1)
-
-
-def evaluate(
-    data: Path,
-    scenario: str = "s1",
-    checkpoint: Path | None = None,
-    device: str = "cpu",
-    limit: int | None = None,
-    upscale: int = 1,
-    out: Path | None = None,
-    samples: int | None = None,
-    told_tau: bool = False,
-    learned_gain: bool = False,
-) -> dict[str, Scores]:
-    """Mean scores per method ('identity', 'inverse_true_tau', ...) over the photos in `data`."""
-    paths = find_photos(data)[:limit]
-    if not paths:
-        raise ValueError(f"no photos ({', '.join(sorted(SUFFIXES))}) under {data}")
-    generator = load_generator(checkpoint, device)[0] if checkpoint is not None else None
-    loaded = [(p, load_photo(p, upscale=upscale)) for p in paths]
-    photos = [(p, img) for p, img in loaded if img is not None]
-    taus = scenario_taus(scenario, len(photos))
-    methods = ["identity", "inverse_true_tau"]
-    if scenario == "s2":
-        methods.append("inverse_tau_0.5")
-    if generator is not None:
-        methods.append("checkpoint")
-        if learned_gain:
-            methods.append("checkpoint_learned_gain")
-        if told_tau:
-            methods.append("checkpoint_told_tau")
-    per_method: dict[str, list[Scores]] = {m: [] for m in methods}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-
-    for index, ((path, truth), tau) in enumerate(zip(photos, taus, strict=True)):
-        exposed = overexpose_uint8(truth, tau)
-        outputs = {"identity": exposed, "inverse_true_tau": inverse_uint8(exposed, tau)}
-        if scenario == "s2":
-            outputs["inverse_tau_0.5"] = inverse_uint8(exposed, 0.5)
-        if generator is not None:
-            # The model is not told tau: it sees only the overexposed photo, as users send it.
-            outputs["checkpoint"] = correct_images(generator, [exposed])[0]
-            gains: dict[str, float | None] = {}
-            if learned_gain:
-                gains["checkpoint_learned_gain"] = None  # its own estimate
-            if told_tau:
-                gains["checkpoint_told_tau"] = DEFAULT_GAMMA * math.log(tau)
-            if gains:
-                outputs |= _diagnostics(generator, exposed, gains)
-        for method in methods:
-            per_method[method].append(score(truth, outputs[method]))
-        if out is not None and (samples is None or index < samples):
-            panels = [exposed, outputs["inverse_true_tau"]]
-            panels += [outputs["checkpoint"]] if generator is not None else []
-            name = path.relative_to(data).with_suffix("").as_posix().replace("/", "__")
-            Image.fromarray(_side_by_side([*panels, truth])).save(out / f"{name}.png")
-
-    results = {m: mean_scores(s) for m, s in per_method.items()}
-    if out is not None:
-        report = {
-            "scenario": scenario,
-            "photos": len(photos),
-            "checkpoint": str(checkpoint) if checkpoint else None,
-            "upscale": upscale,
-            "results": {m: s.as_dict() for m, s in results.items()},
-        }
-        (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    return results
-
-
-@torch.inference_mode()
-def _diagnostics(
-    generator: Generator, exposed: np.ndarray, gains: dict[str, float | None]
-) -> dict[str, np.ndarray]:
-    """The checkpoint without the histogram trace, one output per named log-gain (None: its
-    own estimate), from one forward pass. They separate the model's parts: how well the
-    generator estimates the exposure from the picture alone, and how well it fills."""
-    canvas = to_canvas(exposed, generator.config.working_size, read_trace=False)
-    device = next(generator.parameters()).device
-    estimate, fills = generator.predict(canvas.tensor[None].to(device))
-    fill = fills[0].float().cpu()
-    return {
-        name: from_canvas(exposed, canvas, Prediction(float(estimate[0]) if g is None else g, fill))
-        for name, g in gains.items()
-    }
-
-
 LABELS = {
     "identity": "identity (input returned)",
-    "inverse_true_tau": "trivial inverse, true tau",
-    "inverse_tau_0.5": "trivial inverse, tau fixed at 0.5",
-    "checkpoint": "checkpoint",
-    "checkpoint_learned_gain": "checkpoint, gain estimated from the picture only (diagnostic)",
-    "checkpoint_told_tau": "checkpoint's fill with the true tau (diagnostic)",
+    "inverse": "told-truth inverse",
+    "gain_oracle": "best single gain (oracle)",
+    "curve_oracle": "best monotone curve per channel (oracle)",
+    "shared_curve_oracle": "best monotone curve shared by R, G, B (oracle)",
+    "blind": "checkpoint (blind)",
+    "told_ev": "checkpoint, told ev",
 }
+
+
+def reference_outputs(case: Case) -> dict[str, np.ndarray]:
+    """The rows that need no model: identity, then the told-truth inverse or the oracles."""
+    outputs = {"identity": case.input}
+    if case.baseline is not None:
+        outputs["inverse"] = case.baseline
+    else:
+        outputs |= oracle_outputs(case.input, case.truth)
+    return outputs
+
+
+def score_cases(
+    cases: Iterable[Case],
+    correct: Corrector | None = None,
+    with_ev: bool = False,
+    out: Path | None = None,
+    samples: int | None = None,
+) -> dict[str, Scores]:
+    """Mean scores per row over `cases`; side-by-sides (input | each row | truth) into `out`."""
+    per_row: dict[str, list[Scores]] = {}
+    for index, case in enumerate(cases):
+        outputs = reference_outputs(case)
+        if correct is not None:
+            if with_ev and case.ev is None:
+                raise ValueError(f"{case.name}: no true ev to tell the checkpoint")
+            evs: list[float | None] = [None, case.ev] if with_ev else [None]
+            outputs.update(zip(("blind", "told_ev"), correct(case, evs), strict=False))
+        for row, image in outputs.items():
+            per_row.setdefault(row, []).append(score(case.truth, image))
+        if out is not None and (samples is None or index < samples):
+            out.mkdir(parents=True, exist_ok=True)
+            panels = [case.input, *list(outputs.values())[1:], case.truth]
+            name = Path(case.name).with_suffix("").as_posix().replace("/", "__")
+            Image.fromarray(np.concatenate(panels, axis=1)).save(out / f"{name}.png")
+    if not per_row:
+        raise ValueError("no images to score")
+    return {row: mean_scores(scores) for row, scores in per_row.items()}
 
 
 def format_table(results: dict[str, Scores]) -> str:
@@ -165,49 +104,93 @@ def format_table(results: dict[str, Scores]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: prints the table for one scenario."""
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
-    parser.add_argument("--data", type=Path, required=True, help="folder of ground-truth photos")
-    parser.add_argument("--checkpoint", type=Path, help="generator checkpoint (.safetensors)")
-    parser.add_argument("--scenario", choices=("s1", "s2"), default="s1")
+def add_case_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the cases and what to report, shared with bench/http_eval.py."""
+    parser.add_argument("--data", type=Path, help="folder of ground-truth photos (scenarios)")
+    parser.add_argument(
+        "--scenario", choices=(*SCENARIOS, "all"), default="all", help="scenario(s) of --data"
+    )
+    parser.add_argument("--pairs", type=Path, help="folder of real pairs: input/ and target/")
+    parser.add_argument("--pairs-csv", type=Path, help="CSV with columns name, ev for --pairs")
+    parser.add_argument("--with-ev", action="store_true", help="also a row told the true ev")
     parser.add_argument("--out", type=Path, help="folder for side-by-side PNGs and results.json")
     parser.add_argument("--samples", type=int, help="write side-by-sides for the first N only")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--upscale", type=int, default=1, help="upscale ground truth K times")
-    parser.add_argument(
-        "--told-tau",
-        action="store_true",
-        help="diagnostic row: the checkpoint's fill with the true gain instead of its estimate",
-    )
-    parser.add_argument(
-        "--learned-gain",
-        action="store_true",
-        help="diagnostic row: the checkpoint with its learned gain estimate only, as for photos"
-        " that carry no histogram trace of a digital gain (camera-overexposed, resized, JPEG)",
-    )
-    args = parser.parse_args(argv)
+    parser.add_argument("--limit", type=int, help="use only the first N photos / pairs")
+    parser.add_argument("--upscale", type=int, default=1, help="upscale --data photos K times")
+
+
+def check_case_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exits with a usage message where the case options do not fit together."""
+    if args.data is None and args.pairs is None:
+        parser.error("give --data (scenarios on photos), --pairs (real pairs), or both")
     if args.upscale < 1:
         parser.error("--upscale must be a positive integer")
+    if args.pairs_csv is not None and args.pairs is None:
+        parser.error("--pairs-csv goes with --pairs")
+
+
+def case_sets(args: argparse.Namespace) -> Iterator[tuple[str, str, Iterable[Case], bool]]:
+    """(key, title, cases, told ev) for each set the options name, cases made lazily."""
+    if args.data is not None:
+        photos = load_photos(args.data, args.limit, args.upscale)
+        chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)
+        for scenario in chosen:
+            title = f"scenario {scenario.upper()}: {args.data}, {len(photos)} photos"
+            yield scenario, title, scenario_cases(scenario, photos), args.with_ev
+    if args.pairs is not None:
+        evs = read_pair_evs(args.pairs_csv) if args.pairs_csv is not None else None
+        told = args.with_ev and evs is not None
+        yield "pairs", f"real pairs: {args.pairs}", pair_cases(args.pairs, evs, args.limit), told
+
+
+def run(
+    args: argparse.Namespace,
+    correct: Corrector | None,
+    footer: Callable[[str], str] | None = None,
+) -> dict[str, dict[str, Scores]]:
+    """Scores and prints every set the options name; `footer(key)` adds lines below a table."""
+    report: dict[str, dict[str, Scores]] = {}
+    for key, title, cases, told in case_sets(args):
+        out = args.out / key if args.out is not None else None
+        report[key] = score_cases(cases, correct, told, out, args.samples)
+        print(f"\n{title}\n{format_table(report[key])}", flush=True)
+        if footer is not None and (extra := footer(key)):
+            print(extra, flush=True)
+    if args.out is not None:
+        results = {k: {row: s.as_dict() for row, s in r.items()} for k, r in report.items()}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return report
+
+
+def model_corrector(checkpoint: Path, device: str = "cpu") -> Corrector:
+    """The checkpoint's corrections, computed in-process: one batch per case."""
+    generator, _ = load_generator(checkpoint, device)
+
+    def correct(case: Case, evs: Sequence[float | None]) -> list[np.ndarray]:
+        return correct_images(generator, [case.input] * len(evs), evs=evs)
+
+    return correct
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: prints one table per scenario and for the pairs."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_case_arguments(parser)
+    parser.add_argument("--checkpoint", type=Path, help="generator checkpoint (.safetensors)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    args = parser.parse_args(argv)
+    check_case_arguments(parser, args)
     try:
-        results = evaluate(
-            args.data,
-            args.scenario,
-            checkpoint=args.checkpoint,
-            device=args.device,
-            limit=args.limit,
-            upscale=args.upscale,
-            out=args.out,
-            samples=args.samples,
-            told_tau=args.told_tau,
-            learned_gain=args.learned_gain,
-        )
+        correct = model_corrector(args.checkpoint, args.device) if args.checkpoint else None
+        run(args, correct)
     except (ValueError, FileNotFoundError) as exc:  # ValueError includes CheckpointError
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"scenario {args.scenario.upper()}, {args.data}")
-    print(format_table(results))
     return 0
 
 

@@ -1,7 +1,8 @@
-"""The evaluation script on a folder of tiny generated photos and an untrained checkpoint."""
+"""The evaluation CLI on tiny generated photos and pairs, with an untrained checkpoint."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,93 +12,113 @@ from PIL import Image
 
 from model import Generator, GeneratorConfig, save_generator
 from training import evaluate as ev
-from training.photos import find_photos
+from training.scenarios import SCENARIOS, load_photos, make_case, scenario_cases
 
 
-def _write_photos(folder: Path) -> None:
-    rng = np.random.default_rng(0)
-    (folder / "sub").mkdir(parents=True)
-    for i, name in enumerate(["a.png", "sub/b.png", "c.png"]):
-        # Smooth gradients plus noise: bright enough that tau = 0.5 clips part of each photo.
-        ramp = np.linspace(60 + 40 * i, 250, 48)[None, :, None]
-        img = np.clip(ramp + rng.normal(0, 10, (40, 48, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / name)
-    (folder / "notes.txt").write_text("not a photo")
-    (folder / "broken.png").write_bytes(b"not a png")
+def _image(seed: int, base: float = 60.0) -> np.ndarray:
+    # Smooth gradients plus noise: bright enough that every scenario clips part of each photo.
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(base, 250, 48)[None, :, None]
+    return np.clip(ramp + rng.normal(0, 10, (40, 48, 3)), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    _write_photos(tmp_path / "photos")
-    return tmp_path / "photos"
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.png", "sub/b.png", "c.png"]):
+        Image.fromarray(_image(i, 60 + 40 * i)).save(folder / name)
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "broken.png").write_bytes(b"not a png")
+    return folder
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
+def pairs(tmp_path: Path) -> Path:
+    folder = tmp_path / "pairs"
+    for part in ("input", "target"):
+        (folder / part).mkdir(parents=True)
+    for i, name in enumerate(["p", "q"]):
+        target = _image(10 + i, 30)
+        Image.fromarray(target).save(folder / "target" / f"{name}.png")
+        Image.fromarray(make_case("c", 1, target).input).save(folder / "input" / f"{name}.jpg")
+    (folder / "pairs.csv").write_text("name,ev\np,1.0\nq,1.5\n")
+    return folder
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "g.safetensors"
     config = GeneratorConfig(base_channels=2, max_channels=4, depth=2, working_size=32)
     save_generator(path, Generator(config))
     return path
 
 
-def test_photos_are_found_recursively_in_sorted_order(photos: Path) -> None:
-    names = [p.relative_to(photos).as_posix() for p in find_photos(photos)]
-    assert names == ["a.png", "broken.png", "c.png", "sub/b.png"]
-
-
-def test_scenario_taus() -> None:
-    assert ev.scenario_taus("s1", 4) == [0.5] * 4
-    assert ev.scenario_taus("s2", 4) == [0.35, 0.5, 0.7, 0.35]
-    with pytest.raises(ValueError, match="s1"):
-        ev.scenario_taus("s3", 1)
-
-
-def test_untrained_checkpoint_matches_identity(
-    photos: Path, checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_every_table_is_printed_with_every_row(
+    photos: Path, pairs: Path, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    results = ev.evaluate(photos, "s2", checkpoint=checkpoint, out=out, learned_gain=True)
-    assert "skipping unreadable photo" in caplog.text and "broken.png" in caplog.text
-    assert list(results) == [
-        "identity",
-        "inverse_true_tau",
-        "inverse_tau_0.5",
-        "checkpoint",
-        "checkpoint_learned_gain",
-    ]
-    # An untrained generator starts as the identity: it returns the overexposed input...
-    learned = results["checkpoint_learned_gain"]
-    assert learned.psnr == pytest.approx(results["identity"].psnr, abs=0.05)
-    assert results["inverse_true_tau"].psnr > results["identity"].psnr
-    # ... but the service reads the exact gain from the histogram trace the simulation leaves.
-    assert results["checkpoint"].psnr > learned.psnr + 3
+    argv = ["--data", str(photos), "--pairs", str(pairs), "--pairs-csv", str(pairs / "pairs.csv")]
+    argv += ["--checkpoint", str(tiny), "--with-ev", "--out", str(out), "--samples", "1"]
+    assert ev.main(argv) == 0
+    printed = capsys.readouterr().out
+    for scenario in SCENARIOS:
+        assert f"scenario {scenario.upper()}: {photos}, 3 photos" in printed
+    assert f"real pairs: {pairs}" in printed
+    for label in ev.LABELS.values():
+        assert f"| {label} |" in printed
+    assert "ΔE00" in printed
     report = json.loads((out / "results.json").read_text())
-    assert report["photos"] == 3
-    assert set(report["results"]) == set(results)
-    sides = sorted(p.name for p in out.glob("*.png"))
-    assert sides == ["a.png", "c.png", "sub__b.png"]
-    with Image.open(out / "a.png") as img:
-        assert img.size == (4 * 48, 40)
+    assert list(report) == [*SCENARIOS, "pairs"]
+    assert list(report["j1"]) == ["identity", "inverse", "blind", "told_ev"]
+    assert list(report["pairs"]) == [
+        "identity",
+        "gain_oracle",
+        "curve_oracle",
+        "shared_curve_oracle",
+        "blind",
+        "told_ev",
+    ]
+    # The oracles know the target: never below doing nothing.
+    pair_psnr = {row: scores["psnr"] for row, scores in report["pairs"].items()}
+    assert pair_psnr["curve_oracle"] >= pair_psnr["gain_oracle"] >= pair_psnr["identity"]
+    # N's baseline is the JPEG itself.
+    assert report["n"]["inverse"] == report["n"]["identity"]
+    # One side-by-side per set (--samples 1): input | each row's output | truth.
+    sides = {p.relative_to(out).as_posix() for p in out.glob("*/*.png")}
+    assert sides == {*(f"{s}/a.png" for s in SCENARIOS), "pairs/p.png"}
+    with Image.open(out / "c" / "a.png") as side, Image.open(out / "pairs" / "p.png") as pair:
+        assert side.size == (5 * 48, 40)
+        assert pair.size == (7 * 48, 40)
 
 
-def test_command_line_prints_the_table(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ev.main(["--data", str(photos), "--scenario", "s1", "--upscale", "2"]) == 0
-    table = capsys.readouterr().out
-    assert "| identity (input returned) |" in table
-    assert "tau fixed at 0.5" not in table
-    assert "ΔE00" in table
+def test_reference_rows_alone_and_one_scenario(
+    photos: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert ev.main(["--data", str(photos), "--scenario", "s2", "--upscale", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipping unreadable photo" in caplog.text and "broken.png" in caplog.text
+    assert "scenario S2" in printed and "scenario S1" not in printed
+    assert "| told-truth inverse |" in printed and "checkpoint" not in printed
 
 
-def test_empty_folder_is_an_error(tmp_path: Path) -> None:
-    assert ev.main(["--data", str(tmp_path), "--scenario", "s1"]) == 2
+def test_pairs_without_evs_get_no_told_row(pairs: Path) -> None:
+    parser = argparse.ArgumentParser()
+    ev.add_case_arguments(parser)
+    args = parser.parse_args(["--pairs", str(pairs), "--with-ev", "--limit", "1"])
+    (key, _, cases, told), *rest = ev.case_sets(args)
+    assert key == "pairs" and not told and not rest
+    assert [c.name for c in cases] == ["p"]
 
 
-def test_told_tau_row_uses_the_true_gain(photos: Path, checkpoint: Path) -> None:
-    results = ev.evaluate(photos, "s1", checkpoint=checkpoint, told_tau=True)
-    assert list(results)[-1] == "checkpoint_told_tau"
-    # Told tau, even an untrained generator is the trivial inverse wherever nothing clipped,
-    # and its untrained fill (the middle of each clipped value's range) is no worse than the
-    # inverse's lower end of that range on these mostly bright photos.
-    told, inverse = results["checkpoint_told_tau"], results["inverse_true_tau"]
-    assert told.psnr > results["identity"].psnr + 3
-    assert told.psnr >= inverse.psnr - 0.5
+def test_scores_agree_with_the_scenarios(photos: Path) -> None:
+    results = ev.score_cases(scenario_cases("s1", load_photos(photos)))
+    assert results["inverse"].psnr > results["identity"].psnr + 3
+
+
+def test_bad_folders_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ev.main(["--data", str(tmp_path)]) == 2
+    assert "no readable photos" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ev.main(["--scenario", "s1"])
+    assert "--data" in capsys.readouterr().err
