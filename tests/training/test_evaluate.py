@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import io
 import json
 from pathlib import Path
+from types import ModuleType
+from typing import Annotated
 
 import numpy as np
 import pytest
+from fastapi import FastAPI, Form, Response, UploadFile
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from model import Generator, GeneratorConfig, save_generator
+from training import contact_sheet
 from training import evaluate as ev
-from training.scenarios import SCENARIOS, load_photos, make_case, scenario_cases
+from training.scenarios import SCENARIOS, decode, load_photos, make_case, scenario_cases
+
+EV_HEADER = "X-Exposure-EV"
 
 
 def _image(seed: int, base: float = 60.0) -> np.ndarray:
@@ -122,3 +131,70 @@ def test_bad_folders_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         ev.main(["--scenario", "s1"])
     assert "--data" in capsys.readouterr().err
+
+
+def _http_eval() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "bench" / "http_eval.py"
+    spec = importlib.util.spec_from_file_location("http_eval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_service(uploads: list[bytes]) -> FastAPI:
+    """`POST /correct` that darkens by 0.8 and reports the ev it was told (else 0.75)."""
+    app = FastAPI()
+
+    @app.post("/correct")
+    async def correct(image: UploadFile, ev: Annotated[float | None, Form()] = None) -> Response:
+        uploads.append(await image.read())
+        darker = (decode(uploads[-1]) * 0.8).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(darker).save(buffer, format="PNG")
+        reported = f"{0.75 if ev is None else ev:.2f}"
+        return Response(buffer.getvalue(), media_type="image/png", headers={EV_HEADER: reported})
+
+    return app
+
+
+def test_http_eval_sends_the_stored_bytes_and_reports_the_service_evs(
+    photos: Path, pairs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_eval = _http_eval()
+    uploads: list[bytes] = []
+    parser = argparse.ArgumentParser()
+    ev.add_case_arguments(parser)
+    args = parser.parse_args(
+        ["--data", str(photos), "--scenario", "j1", "--pairs", str(pairs), "--with-ev"]
+    )
+    with TestClient(_fake_service(uploads)) as client:
+        correct = http_eval.HttpCorrector(client)
+        report = ev.run(args, correct, correct.ev_summary)
+    printed = capsys.readouterr().out
+    assert list(report) == ["j1", "pairs"]
+    assert list(report["j1"]) == ["identity", "inverse", "blind", "told_ev"]
+    assert "told_ev" not in report["pairs"]  # no --pairs-csv
+    # J1 uploads are the JPEG bytes themselves, twice each (blind, told); pairs their files.
+    jpegs = [c.stored for c in scenario_cases("j1", load_photos(photos))]
+    stored = [(pairs / "input" / f"{n}.jpg").read_bytes() for n in ("p", "q")]
+    assert uploads == [b for j in jpegs for b in (j, j)] + stored
+    assert f"{EV_HEADER} (j1, blind): mean 0.75, min 0.75, max 0.75, n 3" in printed
+    assert f"{EV_HEADER} (j1, told_ev): mean 1.00" in printed
+    assert "minus the true ev: mean -0.25, mean abs 0.25" in printed
+    assert f"{EV_HEADER} (pairs, blind): mean 0.75" in printed
+
+
+def test_contact_sheet_has_one_row_per_image(
+    photos: Path, pairs: Path, tiny: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sheet.png"
+    argv = ["--checkpoint", str(tiny), "--pairs", str(pairs), "--photos", str(photos)]
+    assert contact_sheet.main([*argv, "--scenario", "n", "--out", str(out), "--height", "20"]) == 0
+    gap = contact_sheet.GAP
+    with Image.open(out) as sheet:
+        # 2 pairs and 3 photos, each row three 24x20 panels (40x48 resized to 20 rows).
+        assert sheet.size == (3 * 24 + 2 * gap, 5 * 20 + 4 * gap)
+    assert contact_sheet.main([*argv, "--out", str(out), "--width", "40"]) == 0
+    with Image.open(out) as sheet:
+        assert sheet.width == 40
