@@ -8,6 +8,7 @@ exposure simulate good/ -o overexposed/ --tau 0.5
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,16 @@ def _unit_interval(name: str) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _ev(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 4.0:
+        raise argparse.ArgumentTypeError(f"ev must be a number from 0 to 4, not {text!r}")
+    return value
 
 
 def _quality(text: str) -> int:
@@ -62,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "correct":
             sub.add_argument("--checkpoint", type=Path, help="default: EXPOSURE_CHECKPOINT")
             sub.add_argument("--device", help="auto, cpu, cuda or cuda:N (EXPOSURE_DEVICE)")
+            sub.add_argument(
+                "--ev",
+                type=_ev,
+                help="stops of overexposure to take back (0-4); default: estimated per photo",
+            )
         else:
             sub.add_argument("--tau", type=_unit_interval("tau"), default=DEFAULT_TAU)
             sub.add_argument("--gamma", type=_unit_interval("gamma"), default=DEFAULT_GAMMA)
@@ -76,21 +92,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
-    import torch
 
     from app.processing import finish_correction, make_canvas
     from app.worker import resolve_device
-    from model import Prediction, load_generator
+    from model import load_generator, predict
 
     device = resolve_device(args.device or settings.device)
     generator, _ = load_generator(args.checkpoint or settings.checkpoint, device)
     size = generator.config.working_size
+    ev: float | None = args.ev
 
-    @torch.inference_mode()
     def correct(color: np.ndarray) -> np.ndarray:
         canvas = make_canvas(color, size)
-        log_gain, fill = generator.predict(canvas.tensor[None].to(device))
-        prediction = Prediction(float(log_gain[0]), fill[0].float().cpu())
+        (prediction,) = predict(generator, canvas.tensor[None].to(device), [ev])
         return finish_correction(color, canvas, prediction)
 
     return correct

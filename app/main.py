@@ -26,7 +26,7 @@ from app.settings import Settings, get_settings
 from app.state import ServiceState
 from app.supervisor import supervise
 from app.worker import InferenceWorker, resolve_device
-from model import CheckpointError, Generator, gain_trace, load_generator
+from model import CheckpointError, Generator, load_generator
 
 log = logging.getLogger("app")
 
@@ -72,7 +72,6 @@ def create_app(
         except ValueError as exc:
             raise RuntimeError(f"cannot start: {exc}") from exc
         generator = await run_in_threadpool(load_model, settings, device)
-        await run_in_threadpool(gain_trace.prepare)
         worker = InferenceWorker(
             generator,
             device,
@@ -129,8 +128,8 @@ def create_app(
             expose_headers=[
                 "X-Request-ID",
                 "Retry-After",
-                "X-Exposure-Gain",
-                "X-Exposure-Gain-Source",
+                "X-Exposure-EV",
+                "X-Exposure-EV-Source",
             ],
         )
     return app

@@ -16,6 +16,8 @@ _LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+# Stops of overexposure taken back: fine near 0, where most uploads are.
+EV_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
 class Metrics:
@@ -57,11 +59,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
-        self.gain_source = Counter(
-            "exposure_gain_source_total",
-            "Corrected photos by where their gain came from: 'histogram' (the exact trace of a"
-            " digital gain) or 'estimate' (the model's estimate from the picture).",
+        self.ev = Histogram(
+            "exposure_correction_ev",
+            "Stops of overexposure taken back per corrected photo, by where they came from:"
+            " 'client' (the request's ev) or 'estimate' (the model's).",
             ["source"],
+            buckets=EV_BUCKETS,
             registry=self.registry,
         )
         self.worker_restarts = Counter(

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import Canvas, Prediction, from_canvas, overexpose, overexpose_uint8, to_canvas
+from model import Canvas, Prediction, apply, overexpose, overexpose_uint8, prepare
 
 
 def make_canvas(color: np.ndarray, working_size: int) -> Canvas:
     """The generator canvas of an (H, W, 1 or 3) photo; grayscale is seen as equal RGB."""
-    return to_canvas(_as_rgb(color), working_size)
+    return prepare(_as_rgb(color), working_size)
 
 
 def finish_correction(color: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
     """Applies the generator's prediction at full size, in the photo's channels and dtype."""
-    result: np.ndarray = from_canvas(_as_rgb(color), canvas, prediction)
+    result: np.ndarray = apply(_as_rgb(color), canvas, prediction)
     if int(color.shape[2]) == 3:
         return result
     # Grayscale in, grayscale out: the channel mean, rounded.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -42,6 +41,16 @@ QualityField = Annotated[
 TauField = Annotated[
     float, Form(gt=0, le=1, allow_inf_nan=False, description="clip level in linear light")
 ]
+EvField = Annotated[
+    float | None,
+    Form(
+        ge=0,
+        le=4,
+        allow_inf_nan=False,
+        description="stops of overexposure to take back, when the client knows them (a slider,"
+        " its own metadata); default: the model estimates them",
+    ),
+]
 GammaField = Annotated[
     float, Form(gt=0, le=1, allow_inf_nan=False, description="encoding exponent")
 ]
@@ -52,14 +61,14 @@ _CORRECT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         **_IMAGE_RESPONSES[200],
         "headers": {
-            "X-Exposure-Gain": {
-                "description": "the factor applied to unclipped values, e.g. 0.7297 for +1 EV",
+            "X-Exposure-EV": {
+                "description": "the stops of overexposure taken back, two decimals (0.00: the"
+                " photo was left as it was)",
                 "schema": {"type": "string"},
             },
-            "X-Exposure-Gain-Source": {
-                "description": "'histogram': read exactly from the trace a digital gain left in"
-                " the 8-bit histogram; 'estimate': the model's estimate from the picture",
-                "schema": {"type": "string", "enum": ["histogram", "estimate"]},
+            "X-Exposure-EV-Source": {
+                "description": "'client': the request's ev; 'estimate': the model's estimate",
+                "schema": {"type": "string", "enum": ["client", "estimate"]},
             },
         },
     }
@@ -91,6 +100,7 @@ async def _client_gone(request: Request) -> None:
 async def _infer(
     worker: InferenceWorker,
     canvas: Any,
+    ev: float | None,
     request: Request,
     deadline: float,
     timeout_s: float,
@@ -98,7 +108,7 @@ async def _infer(
 ) -> Any:
     """Queues the canvas and awaits its output until the deadline or the client leaves."""
     try:
-        future = worker.submit(canvas, request_id)
+        future = worker.submit(canvas, ev, request_id)
     except QueueFull:
         raise ApiError(
             503,
@@ -167,21 +177,24 @@ async def correct(
     metrics: MetricsDep,
     format: FormatField = None,
     quality: QualityField = None,
+    ev: EvField = None,
 ) -> Response:
-    """Corrects an overexposed photo; same size as the input after EXIF orientation."""
+    """Corrects an overexposed photo; same size as the input after EXIF orientation.
+
+    A photo that is not overexposed comes back as it was (X-Exposure-EV: 0.00)."""
     deadline = time.monotonic() + settings.request_timeout_s
     decoded = await _decode(image, settings, cpu)
     fmt = format.value if format else decoded.family
     check_encodable(decoded.color.shape, fmt)
     canvas = await cpu.run(make_canvas, decoded.color, worker.working_size)
     output = await _infer(
-        worker, canvas.tensor, request, deadline, settings.request_timeout_s, request_id
+        worker, canvas.tensor, ev, request, deadline, settings.request_timeout_s, request_id
     )
     color = await cpu.run(finish_correction, decoded.color, canvas, output)
     response = await _respond(decoded, color, fmt, quality, cpu)
-    metrics.gain_source.labels(source=canvas.gain_source).inc()
-    response.headers["X-Exposure-Gain"] = f"{math.exp(canvas.log_gain(output)):.4f}"
-    response.headers["X-Exposure-Gain-Source"] = canvas.gain_source
+    metrics.ev.labels(source=output.ev_source).observe(output.ev)
+    response.headers["X-Exposure-EV"] = f"{output.ev:.2f}"
+    response.headers["X-Exposure-EV-Source"] = output.ev_source
     return response
 
 

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ import torch
 
 from app.batching import collect_batch
 from app.metrics import Metrics
-from model import Generator, Prediction
+from model import Generator, Prediction, predict
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Job:
     """One image's canvas and the future its request awaits."""
 
     canvas: torch.Tensor
+    ev: float | None = None  # the client's stops of overexposure; None: the model estimates
     request_id: str = "-"
     future: Future[Prediction] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
@@ -122,9 +124,12 @@ class InferenceWorker:
         self._thread = self._new_thread()
         self._thread.start()
 
-    def submit(self, canvas: torch.Tensor, request_id: str = "-") -> Future[Prediction]:
-        """Queues one (3, S, S) canvas; raises QueueFull or WorkerStopped instead of waiting."""
-        job = Job(canvas, request_id)
+    def submit(
+        self, canvas: torch.Tensor, ev: float | None = None, request_id: str = "-"
+    ) -> Future[Prediction]:
+        """Queues one (3, S, S) canvas and the client's EV, if any; raises QueueFull or
+        WorkerStopped instead of waiting."""
+        job = Job(canvas, ev, request_id)
         with self._submit_lock:
             if self._stopping.is_set():
                 raise WorkerStopped
@@ -218,7 +223,9 @@ class InferenceWorker:
         self._metrics.batch_size.observe(len(jobs))
         started = time.perf_counter()
         try:
-            outputs = self._forward(torch.stack([job.canvas for job in jobs]))
+            outputs = self._forward(
+                torch.stack([job.canvas for job in jobs]), [job.ev for job in jobs]
+            )
         except Exception as exc:
             self._metrics.inference_duration.observe(time.perf_counter() - started)
             if isinstance(exc, torch.cuda.OutOfMemoryError) and len(jobs) > 1:
@@ -246,17 +253,16 @@ class InferenceWorker:
             job.future.set_exception(exc)
 
     @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor) -> list[Prediction]:
+    def _forward(
+        self, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+    ) -> list[Prediction]:
         """One forward pass; returns each canvas's prediction, in float32 on the CPU."""
         if self.device.type != "cuda":
-            log_gains, fills = self._generator.predict(
-                batch.contiguous(memory_format=self._memory_format)
+            return predict(
+                self._generator, batch.contiguous(memory_format=self._memory_format), evs
             )
-        else:
-            inputs = batch.pin_memory().to(self.device, non_blocking=True)
-            with torch.autocast(
-                "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
-            ):
-                log_gains, fills = self._generator.predict(inputs)
-        log_gains, fills = log_gains.float().cpu(), fills.float().cpu()
-        return [Prediction(float(g), f) for g, f in zip(log_gains, fills, strict=True)]
+        inputs = batch.pin_memory().to(self.device, non_blocking=True)
+        with torch.autocast(
+            "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
+        ):
+            return predict(self._generator, inputs, evs)

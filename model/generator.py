@@ -150,6 +150,15 @@ class Generator(nn.Module):
         x: torch.Tensor,
         ev: torch.Tensor | None = None,
         thumb: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The corrected image; see `correct`."""
+        return self.correct(x, ev, thumb)[0]
+
+    def correct(
+        self,
+        x: torch.Tensor,
+        ev: torch.Tensor | None = None,
+        thumb: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, GeneratorOutput]:
         """The corrected image and what it was made from.
 

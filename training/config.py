@@ -25,20 +25,20 @@ class TrainConfig:
     lambda_adv: float = 1.0
     lambda_content: float = 100.0  # pix2pix's L1 weight
     lambda_perceptual: float = 10.0
-    # Auxiliary L1 on the predicted log-gain when the simulated tau is known: it teaches the
-    # global head quickly what the adversarial and content losses only hint at.
-    lambda_gain: float = 10.0
+    # Auxiliary L1 on the estimated EV (stops): it teaches the exposure head quickly what the
+    # image losses only hint at.
+    lambda_ev: float = 4.0
     adversarial: bool = True
     ema_decay: float = 0.999
-    # Log-uniform range: 1 stop either side of the mode (SPEC's S2 uses 0.35, 0.5 and 0.7).
-    tau_min: float = 0.25
-    tau_max: float = 1.0
-    identity_prob: float = 0.05
-    tau_mode: float = 0.5  # SPEC's default clip level...
-    # ...drawn this often. A blind estimate from 512 photos is too coarse to help (its error,
-    # about 0.1 in log-gain, costs more than always assuming the common setting), so the
-    # estimate falls back on this mode unless a photo clearly says otherwise.
-    tau_mode_prob: float = 0.7
+    # How overexposure is drawn (training.degrade.CameraSampler).
+    zero_ev_prob: float = 0.35
+    max_ev: float = 2.5
+    jpeg_prob: float = 0.75
+    # Share of samples from real bracket pairs, when a bracket folder is given.
+    bracket_prob: float = 0.2
+    # Share of samples whose true EV is given to the model, as a client's `ev` would be; the
+    # rest train the blind path, where the head's own estimate takes its place.
+    ev_given_prob: float = 0.5
     max_side: int = 512
     log_every: int = 25
     sample_every: int = 500

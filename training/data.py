@@ -1,10 +1,17 @@
-"""Training pairs from any folder of photos: random crops, flips, and simulated overexposure."""
+"""Training samples: camera-like overexposure of correctly exposed photos, and real brackets.
+
+Each sample is (overexposed crop, target crop, EV in stops, thumbnail of the whole overexposed
+picture). The thumbnail is made exactly as the service makes it (canvas at `working_size`,
+then `model.generator.thumbnail`), so the exposure head learns from the whole picture as it
+sees it in service, while the U-Net trains on crops of the same degraded picture.
+"""
 
 from __future__ import annotations
 
+import csv
 import logging
-import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,72 +19,82 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from model import DEFAULT_GAMMA, overexpose, overexpose_uint8, to_canvas
+from model import prepare
 from model.generator import thumbnail
+from training.degrade import (
+    CameraSampler,
+    downscale,
+    estimate_pair_ev,
+    overexpose_camera,
+    store_jpeg,
+)
 from training.photos import find_photos, load_photo
 
 log = logging.getLogger(__name__)
 
+Sample = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 @dataclass(frozen=True)
-class ExposureSampler:
-    """How overexposure is drawn: a mixture of no change, a common setting, and a range.
+class BracketPair:
+    """Two aligned frames of a real exposure bracket and the stops between them."""
 
-    `identity_prob` of the samples are left as they were (tau = 1), so that the model learns
-    to leave a correctly exposed photo alone; `mode_prob` get `mode_tau` (SPEC's default,
-    +1 EV), the rest are log-uniform in [tau_min, tau_max] (uniform in stops of exposure).
-    How overexposed a photo is cannot always be told from the photo alone (a bright scene
-    looks like an overexposed dim one); the estimate of such ambiguous photos falls back on
-    this prior, so the prior is kept symmetric in stops around the mode: a lopsided range
-    biases every estimate towards its heavier side.
-    """
-
-    tau_min: float = 0.3
-    tau_max: float = 0.95
-    identity_prob: float = 0.1
-    mode_tau: float = 0.5
-    mode_prob: float = 0.0
-    gamma: float = DEFAULT_GAMMA
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.tau_min <= self.tau_max <= 1.0:
-            raise ValueError("need 0 < tau_min <= tau_max <= 1")
-        if not 0.0 < self.mode_tau <= 1.0 or self.identity_prob + self.mode_prob > 1.0:
-            raise ValueError("need 0 < mode_tau <= 1 and identity_prob + mode_prob <= 1")
-
-    def draw(self, rng: random.Random) -> float:
-        r = rng.random()
-        if r < self.identity_prob:
-            return 1.0
-        if r < self.identity_prob + self.mode_prob:
-            return self.mode_tau
-        return math.exp(rng.uniform(math.log(self.tau_min), math.log(self.tau_max)))
+    exposed: np.ndarray
+    target: np.ndarray
+    ev: float
 
 
-class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]):
-    """(overexposed crop, ground-truth crop, log-gain target, thumbnail of the whole overexposed
-    photo), made on the fly from photos in memory.
+def load_brackets(
+    root: str | Path, csv_path: str | Path | None, max_side: int
+) -> list[BracketPair]:
+    """Pairs `root/input/NAME.*` and `root/target/NAME.*`; EVs from `csv_path` (columns `name`,
+    `ev`) where it lists the pair, else estimated from the frames."""
+    root = Path(root)
+    evs: dict[str, float] = {}
+    if csv_path is not None:
+        with Path(csv_path).open(newline="") as file:
+            evs = {row["name"]: float(row["ev"]) for row in csv.DictReader(file)}
+    targets = {p.stem: p for p in find_photos(root / "target")}
+    pairs = []
+    for path in find_photos(root / "input"):
+        if path.stem not in targets:
+            continue
+        exposed = load_photo(path, max_side=max_side)
+        target = load_photo(targets[path.stem], max_side=max_side)
+        if exposed is None or target is None or exposed.shape != target.shape:
+            log.warning("skipping bracket pair %s", path.stem)
+            continue
+        ev = evs.get(path.stem)
+        pairs.append(
+            BracketPair(exposed, target, estimate_pair_ev(exposed, target) if ev is None else ev)
+        )
+    return pairs
 
-    The thumbnail is made exactly as the service makes it (canvas at `working_size`, then
-    `model.generator.thumbnail`), so the exposure estimator learns from the whole picture, as it
-    sees it in service, while the U-Net trains on crops.
-    """
+
+class ExposureDataset(Dataset[Sample]):
+    """Samples drawn on the fly: a photo through `sampler`'s camera, or, `bracket_prob` of the
+    time, a real bracket pair (its input stored as JPEG as often as photos are)."""
 
     def __init__(
         self,
-        root: str | Path,
+        photo_dirs: Sequence[str | Path],
         crop: int,
-        sampler: ExposureSampler,
+        sampler: CameraSampler,
+        *,
+        brackets: Sequence[BracketPair] = (),
+        bracket_prob: float = 0.0,
         max_side: int = 512,
+        working_size: int = 512,
         samples_per_epoch: int | None = None,
         seed: int = 0,
-        working_size: int = 512,
     ) -> None:
-        paths = find_photos(root)
+        paths = [p for d in photo_dirs for p in find_photos(d)]
         loaded = [load_photo(p, max_side=max_side) for p in paths]
         self.photos = [p for p in loaded if p is not None]
         if not self.photos:
-            raise ValueError(f"no readable photos in {root}")
+            raise ValueError(f"no readable photos in {', '.join(map(str, photo_dirs))}")
+        self.brackets = list(brackets)
+        self.bracket_prob = bracket_prob if self.brackets else 0.0
         self.crop = crop
         self.working_size = working_size
         self.sampler = sampler
@@ -87,38 +104,49 @@ class OverexposureDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(
-        self, index: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        photo = self.photos[self.rng.randrange(len(self.photos))]
-        x = torch.from_numpy(self._random_crop(photo)).permute(2, 0, 1).float() / 255.0
-        tau = self.sampler.draw(self.rng)
-        # Quantise like a real 8-bit upload, exactly as SPEC section 1 does.
-        y = torch.round(overexpose(x, tau, self.sampler.gamma) * 255.0) / 255.0
-        whole = overexpose_uint8(self._random_window(photo), tau, self.sampler.gamma)
-        thumb = thumbnail(to_canvas(whole, self.working_size, read_trace=False).tensor[None])[0]
-        if self.rng.random() < 0.5:
+    def __getitem__(self, index: int) -> Sample:
+        rng, s = self.rng, self.sampler
+        if rng.random() < self.bracket_prob:
+            pair = self.brackets[rng.randrange(len(self.brackets))]
+            exposed, target = self._window(pair.exposed, pair.target)
+            ev = pair.ev
+        else:
+            (photo,) = self._window(self.photos[rng.randrange(len(self.photos))])
+            wb = np.array([1.0 + rng.uniform(-s.white_balance, s.white_balance) for _ in "rgb"])
+            ev = s.draw_ev(rng)
+            exposed, target = overexpose_camera(photo, ev, s.draw_curve(rng), wb)
+        if rng.random() < s.jpeg_prob:
+            exposed = store_jpeg(exposed, rng.randint(*s.jpeg_quality))
+        canvas = prepare(exposed, self.working_size)
+        thumb = thumbnail(canvas.tensor[None])[0]
+        inp, tgt = self._crop(exposed, target)
+        x = torch.from_numpy(inp).permute(2, 0, 1).float() / 255.0
+        y = torch.from_numpy(tgt).permute(2, 0, 1).float() / 255.0
+        if rng.random() < 0.5:
             x, y, thumb = x.flip(-1), y.flip(-1), thumb.flip(-1)
-        log_gain = torch.tensor(self.sampler.gamma * math.log(tau))
-        return y, x, log_gain, thumb
+        return x, y, torch.tensor(ev, dtype=torch.float32), thumb
 
-    def _random_window(self, photo: np.ndarray) -> np.ndarray:
-        """Most of the photo (70-100% of each side): 512 photos seen whole every time would
-        let the exposure estimator memorise each one instead of learning what exposure looks
-        like; a window keeps the whole-picture statistics and varies them."""
-        h, w = photo.shape[:2]
+    def _window(self, *images: np.ndarray) -> list[np.ndarray]:
+        """Most of the picture (70-100% of each side), sometimes downscaled: the exposure head
+        should learn what exposure looks like, not memorise each photo whole."""
+        h, w = images[0].shape[:2]
         win_h = max(1, round(h * self.rng.uniform(0.7, 1.0)))
         win_w = max(1, round(w * self.rng.uniform(0.7, 1.0)))
         top = self.rng.randrange(h - win_h + 1)
         left = self.rng.randrange(w - win_w + 1)
-        return photo[top : top + win_h, left : left + win_w]
+        out = [img[top : top + win_h, left : left + win_w] for img in images]
+        if self.rng.random() < self.sampler.downscale_prob:
+            factor = self.rng.uniform(0.5, 1.0)
+            out = [downscale(np.ascontiguousarray(img), factor) for img in out]
+        return out
 
-    def _random_crop(self, photo: np.ndarray) -> np.ndarray:
-        h, w = photo.shape[:2]
+    def _crop(self, *images: np.ndarray) -> list[np.ndarray]:
+        h, w = images[0].shape[:2]
         if h < self.crop or w < self.crop:
-            pad_h, pad_w = max(0, self.crop - h), max(0, self.crop - w)
-            photo = np.pad(photo, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-            h, w = photo.shape[:2]
+            pad = ((0, max(0, self.crop - h)), (0, max(0, self.crop - w)), (0, 0))
+            images = tuple(np.pad(img, pad, mode="symmetric") for img in images)
+            h, w = images[0].shape[:2]
         top = self.rng.randrange(h - self.crop + 1)
         left = self.rng.randrange(w - self.crop + 1)
-        return np.ascontiguousarray(photo[top : top + self.crop, left : left + self.crop])
+        window = (slice(top, top + self.crop), slice(left, left + self.crop))
+        return [np.ascontiguousarray(img[window]) for img in images]

@@ -1,6 +1,6 @@
 """Train the exposure-correction GAN on a folder of correctly exposed photos.
 
-    python -m training.train --data PHOTOS --out runs/exp1
+    python -m training.train --data PHOTOS [MORE_PHOTOS ...] [--brackets PAIRS] --out runs/exp1
     torchrun --nproc-per-node 8 -m training.train --data PHOTOS --out runs/exp1   # several GPUs
 
 The run resumes from OUT/state.pt when it exists. OUT/generator.safetensors (the EMA generator)
@@ -26,7 +26,8 @@ import torch.distributed as dist
 from PIL import Image
 
 from training.config import PRESETS, TrainConfig
-from training.data import ExposureSampler, OverexposureDataset
+from training.data import ExposureDataset, load_brackets
+from training.degrade import CameraSampler
 from training.losses import build_perceptual_loss
 from training.trainer import Batch, Trainer, forever
 
@@ -35,20 +36,25 @@ log = logging.getLogger("training")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True, help="folder of correctly exposed photos (recursive)")
+    p.add_argument(
+        "--data", required=True, nargs="+", help="folders of correctly exposed photos (recursive)"
+    )
+    p.add_argument(
+        "--brackets", help="folder of real bracket pairs: input/NAME.* (overexposed), target/NAME.*"
+    )
+    p.add_argument(
+        "--brackets-csv",
+        help="CSV with columns name, ev (stops between the frames); default: estimated per pair",
+    )
     p.add_argument("--out", required=True, help="run folder: checkpoints, samples, metrics.jsonl")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     p.add_argument("--steps", type=int, help="total optimisation steps")
     p.add_argument("--batch-size", type=int, help="photos per step (per process)")
     p.add_argument("--crop", type=int, help="training crop size in pixels")
     p.add_argument("--base-channels", type=int, help="generator width")
-    p.add_argument("--tau", type=float, help="fixed clip level (the poster: 0.5); default: a range")
-    p.add_argument("--tau-range", type=float, nargs=2, metavar=("MIN", "MAX"))
-    p.add_argument(
-        "--tau-mode-prob",
-        type=float,
-        help="share of samples at the common clip level 0.5: what an ambiguous photo falls back on",
-    )
+    p.add_argument("--bracket-prob", type=float, help="share of samples from --brackets")
+    p.add_argument("--zero-ev-prob", type=float, help="share of photos left correctly exposed")
+    p.add_argument("--ev-given-prob", type=float, help="share of samples told their true EV")
     p.add_argument("--vgg-weights", help="VGG-19 weights (.pth/.safetensors, torchvision layout)")
     p.add_argument("--no-noise", action="store_true", help="ablation: no noise injection")
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
@@ -66,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument(
+        "--workers", type=int, default=1, help="data-loading processes (0: in the training one)"
+    )
     p.add_argument("--seed", type=int)
     return p.parse_args(argv)
 
@@ -82,12 +91,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
-    if args.tau is not None:
-        changes.update(tau_min=args.tau, tau_max=args.tau, identity_prob=0.0, tau_mode_prob=0.0)
-    if args.tau_range:
-        changes.update(tau_min=args.tau_range[0], tau_max=args.tau_range[1])
-    if args.tau_mode_prob is not None:
-        changes.update(tau_mode_prob=args.tau_mode_prob)
+    for name in ("bracket_prob", "zero_ev_prob", "ev_given_prob"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     if args.no_perceptual:
         changes["lambda_perceptual"] = 0.0
     if args.no_adversarial:
@@ -105,7 +111,8 @@ def save_samples(trainer: Trainer, batch: Batch, path: Path) -> None:
     """A PNG grid, one row per photo: overexposed input | EMA output | ground truth."""
     inp, target, _, thumb = batch
     with torch.no_grad():
-        out = trainer.ema(inp.to(trainer.device), thumb.to(trainer.device)).float().cpu()
+        out = trainer.ema(inp.to(trainer.device), None, thumb.to(trainer.device))
+    out = out.float().cpu()
     rows = [torch.cat([i, o, t], dim=2) for i, o, t in zip(inp, out, target, strict=True)]
     grid = torch.cat(rows, dim=1).clamp(0, 1).permute(1, 2, 0).numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,21 +135,33 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(config.seed + rank)
     out_dir = Path(args.out)
 
-    sampler = ExposureSampler(
-        config.tau_min, config.tau_max, config.identity_prob, config.tau_mode, config.tau_mode_prob
+    sampler = CameraSampler(
+        zero_ev_prob=config.zero_ev_prob, max_ev=config.max_ev, jpeg_prob=config.jpeg_prob
     )
-    dataset = OverexposureDataset(
+    brackets = (
+        load_brackets(args.brackets, args.brackets_csv, config.max_side) if args.brackets else []
+    )
+    dataset = ExposureDataset(
         args.data,
         config.crop,
         sampler,
-        config.max_side,
+        brackets=brackets,
+        bracket_prob=config.bracket_prob,
+        max_side=config.max_side,
+        working_size=config.generator.working_size,
         samples_per_epoch=config.batch_size * 100,
         seed=config.seed + rank,
-        working_size=config.generator.working_size,
     )
+    log.info("%d bracket pairs from %s", len(brackets), args.brackets)
     log.info("%d photos from %s; config %s", len(dataset.photos), args.data, config)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.batch_size, pin_memory=device.type == "cuda", drop_last=True
+        dataset,
+        batch_size=config.batch_size,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        num_workers=args.workers,
+        worker_init_fn=_seed_worker,
+        persistent_workers=args.workers > 0,
     )
     perceptual = build_perceptual_loss(None if args.no_perceptual else args.vgg_weights)
     trainer = Trainer(config, perceptual, device, distributed)
@@ -167,23 +186,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         while trainer.step_count < config.steps:
-            losses = trainer.step(next(batches))
+            tensors = trainer.step(next(batches))
             step = trainer.step_count
-            if not all(np.isfinite(v) for v in losses.values()):
-                raise FloatingPointError(f"non-finite loss at step {step}: {losses}")
+            last = step == config.steps
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+            # Losses are read (a device sync) only at log intervals, as nanoGPT does.
+            if step % config.log_every == 0 or last:
+                losses = {k: float(v) for k, v in tensors.items()}
+                if not all(np.isfinite(v) for v in losses.values()):
+                    raise FloatingPointError(f"non-finite loss at step {step}: {losses}")
+                if progress is not None:
+                    progress.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+                if metrics_file is not None:
+                    record = {"step": step, "time_s": round(trainer.elapsed_s, 2), **losses}
+                    metrics_file.write(json.dumps(record) + "\n")
+                    metrics_file.flush()
             if rank != 0:
                 continue
-            assert metrics_file is not None
-            if step % config.log_every == 0 or step == config.steps:
-                record = {"step": step, "time_s": round(trainer.elapsed_s, 2), **losses}
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
-            if step % config.sample_every == 0 or step == config.steps:
+            if step % config.sample_every == 0 or last:
                 save_samples(trainer, fixed, out_dir / "samples" / f"step{step:06d}.png")
-            if step % config.save_every == 0 or step == config.steps:
+            if step % config.save_every == 0 or last:
                 trainer.save(out_dir, metadata)
     finally:
         if progress is not None:
@@ -199,6 +222,16 @@ def main(argv: list[str] | None = None) -> int:
         out_dir / "generator.safetensors",
     )
     return 0
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Each loading process draws its own samples, on one thread (the cores train the model)."""
+    torch.set_num_threads(1)
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        dataset = info.dataset
+        assert isinstance(dataset, ExposureDataset)
+        dataset.rng.seed(torch.initial_seed() + worker_id)
 
 
 def _progress(total: int, initial: int, rank: int) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -23,7 +24,7 @@ from training.losses import lsgan_d_loss, lsgan_g_loss
 
 log = logging.getLogger(__name__)
 
-# (overexposed crops, ground-truth crops, log-gain targets, whole-photo thumbnails)
+# (overexposed crops, target crops, EVs in stops, whole-photo thumbnails)
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
@@ -31,15 +32,19 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, DistributedDataParallel) else module
 
 
-class _WithGain(nn.Module):
-    """Exposes `forward_with_gain` as `forward`, so DistributedDataParallel sees the call."""
+class _Forward(nn.Module):
+    """The generator's image and EV estimate as one `forward`, so DistributedDataParallel sees
+    the call."""
 
     def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
 
-    def forward(self, x: torch.Tensor, thumb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.generator.forward_with_gain(x, thumb)
+    def forward(
+        self, x: torch.Tensor, ev: torch.Tensor, thumb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        image, out = self.generator.correct(x, ev, thumb)
+        return image, out.ev_estimate
 
 
 class Trainer:
@@ -55,7 +60,7 @@ class Trainer:
         self.config = config
         self.device = device
         self.core = Generator(config.generator).to(device)
-        self.generator: nn.Module = _WithGain(self.core)
+        self.generator: nn.Module = _Forward(self.core)
         self.discriminator: nn.Module = PatchDiscriminator(config.d_channels, config.d_layers).to(
             device
         )
@@ -73,43 +78,51 @@ class Trainer:
         # bf16 autocast on CUDA: Hopper's tensor cores at full rate, no loss scaling needed.
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
-    def step(self, batch: Batch) -> dict[str, float]:
-        """One discriminator update, then one generator update; returns the losses."""
+    def step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One generator forward; a discriminator update on its detached output, then the
+        generator update. Returns the losses as tensors (no device sync here)."""
         c = self.config
         start = time.perf_counter()
-        inp, target, log_gain_target, thumb = (t.to(self.device, non_blocking=True) for t in batch)
-        losses: dict[str, float] = {}
+        inp, target, ev_true, thumb = (t.to(self.device, non_blocking=True) for t in batch)
+        # The client's EV for part of the batch, "unknown" (NaN) for the rest.
+        given = torch.rand(ev_true.shape, device=self.device) < c.ev_given_prob
+        ev_in = torch.where(given, ev_true, torch.full_like(ev_true, math.nan))
+        losses: dict[str, torch.Tensor] = {}
+        with self.autocast:
+            fake, ev_estimate = self.generator(inp, ev_in, thumb)
         if c.adversarial:
+            discriminator = _unwrap(self.discriminator)
+            discriminator.requires_grad_(True)
             with self.autocast:
-                with torch.no_grad():
-                    fake, _ = self.generator(inp, thumb)
                 # One forward over real and fake pairs: DDP allows one forward per backward.
-                scores = self.discriminator(torch.cat([inp, inp]), torch.cat([target, fake]))
+                scores = self.discriminator(
+                    torch.cat([inp, inp]), torch.cat([target, fake.detach()])
+                )
                 real_scores, fake_scores = scores.chunk(2)
                 d_loss = lsgan_d_loss(real_scores, fake_scores)
             self.opt_d.zero_grad(set_to_none=True)
             torch.autograd.backward(d_loss)
             self.opt_d.step()
-            losses["d"] = d_loss.item()
+            losses["d"] = d_loss.detach()
+            # The G phase needs gradients through D to G, never D's own (stylegan3 does so).
+            discriminator.requires_grad_(False)
         with self.autocast:
-            fake, log_gain = self.generator(inp, thumb)
-            content = (fake - target).abs().mean()
+            content = (fake.float() - target).abs().mean()
             perceptual = self.perceptual(fake.float(), target)
-            gain = (log_gain.float() - log_gain_target).abs().mean()
+            ev_error = (ev_estimate.float() - ev_true).abs().mean()
             total = c.lambda_content * content + c.lambda_perceptual * perceptual
-            total = total + c.lambda_gain * gain
+            total = total + c.lambda_ev * ev_error
             if c.adversarial:
-                # The bare D: its gradients here are discarded, so they need no all-reduce.
                 adv = lsgan_g_loss(_unwrap(self.discriminator)(inp, fake))
                 total = total + c.lambda_adv * adv
-                losses["g_adv"] = adv.item()
+                losses["g_adv"] = adv.detach()
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         self.opt_g.step()
         self._update_ema()
         self.step_count += 1
         self.elapsed_s += time.perf_counter() - start
-        losses.update(l1=content.item(), perc=perceptual.item(), gain=gain.item())
+        losses.update(l1=content.detach(), perc=perceptual.detach(), ev=ev_error.detach())
         return losses
 
     @torch.no_grad()

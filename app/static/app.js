@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const el = {
   file: $("file"), drop: $("drop"), format: $("format"),
   tau: $("tau"), tauValue: $("tau-value"), tauHint: $("tau-hint"),
+  ev: $("ev"), evAuto: $("ev-auto"), evValue: $("ev-value"), evHint: $("ev-hint"),
   simulate: $("simulate"), reset: $("reset"), status: $("status"),
   original: $("original"), originalCaption: $("original-caption"), corrected: $("corrected"),
   compare: $("compare"), before: $("compare-before"), after: $("compare-after"),
@@ -71,12 +72,26 @@ async function post(path, fields) {
   return response;
 }
 
-// What /correct says it undid: "gain 0.730, read from the histogram" or "..., estimated".
-function gainNote(response) {
-  const gain = response.headers.get("X-Exposure-Gain");
-  if (!gain) return "";
-  const source = response.headers.get("X-Exposure-Gain-Source");
-  return `, gain ${Number(gain).toFixed(3)} ${source === "histogram" ? "read from the histogram" : "estimated"}`;
+// What /correct says it took back: "-1.25 EV, estimated" or "-1.00 EV, as set".
+function evNote(response) {
+  const ev = response.headers.get("X-Exposure-EV");
+  if (ev === null) return "";
+  const source = response.headers.get("X-Exposure-EV-Source");
+  if (Number(ev) === 0) return ", not overexposed: left as it was";
+  return `, -${Number(ev).toFixed(2)} EV ${source === "client" ? "as set" : "estimated"}`;
+}
+
+// The request's ev: nothing (the model estimates) or the slider's stops.
+function evField() {
+  return el.evAuto.checked ? "" : el.ev.value;
+}
+
+function updateEv() {
+  el.ev.disabled = el.evAuto.checked;
+  el.evValue.textContent = el.evAuto.checked ? "auto" : `${Number(el.ev.value).toFixed(2)} EV`;
+  el.evHint.textContent = el.evAuto.checked
+    ? "The model estimates how many stops too bright the photo is."
+    : `Takes back ${Number(el.ev.value).toFixed(2)} stops of overexposure.`;
 }
 
 function setBusy(busy) {
@@ -103,7 +118,7 @@ async function correct() {
   el.timing.textContent = "";
   const started = performance.now();
   try {
-    const response = await post("correct", { image: state.input, format: el.format.value });
+    const response = await post("correct", { image: state.input, format: el.format.value, ev: evField() });
     const blob = await response.blob();
     const url = replaceUrl("corrected", blob);
     el.corrected.src = url;
@@ -113,7 +128,7 @@ async function correct() {
     el.download.download = `${baseName(state.photo.name)}-corrected.${ext}`;
     el.download.hidden = false;
     const ms = Math.round(performance.now() - started);
-    el.timing.textContent = `${(blob.size / 1024).toFixed(0)} KiB ${ext.toUpperCase()}, ${ms} ms${gainNote(response)}`;
+    el.timing.textContent = `${(blob.size / 1024).toFixed(0)} KiB ${ext.toUpperCase()}, ${ms} ms${evNote(response)}`;
     setStatus("Done.", "ok");
     document.body.classList.add("has-result");
   } catch (err) {
@@ -178,6 +193,9 @@ el.reset.addEventListener("click", () => {
 });
 el.format.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.tau.addEventListener("input", updateTau);
+el.evAuto.addEventListener("change", () => { updateEv(); if (state.input && !state.busy) correct(); });
+el.ev.addEventListener("input", updateEv);
+el.ev.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.apiKey.addEventListener("change", () => { if (state.input && !state.busy) correct(); });
 el.slider.addEventListener("input", updateCompare);
 el.after.addEventListener("load", () => {
@@ -199,4 +217,5 @@ el.drop.addEventListener("drop", (event) => {
 });
 
 updateTau();
+updateEv();
 updateCompare();

@@ -22,6 +22,7 @@ from PIL import Image
 from app.main import create_app
 from app.settings import Settings
 from model import Generator, save_generator
+from model.generator import GeneratorOutput
 from tests.conftest import TINY, tiny_generator
 
 # Upper bound on waits for a server or a condition; never reached when things work.
@@ -44,15 +45,15 @@ class GatedGenerator(Generator):
         self.last_batch = 0  # images in the latest forward pass
 
     def predict(
-        self, x: torch.Tensor, thumb: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, ev: torch.Tensor | None = None, thumb: torch.Tensor | None = None
+    ) -> GeneratorOutput:
         self.last_batch = int(x.shape[0])
         self.entered.set()
         if not self.gate.wait(PATIENCE_S):
             raise RuntimeError("test gate never opened")
         if bool((x.flatten(1).amin(dim=1) == 1.0).any()):
             raise RuntimeError("pure white input: this test generator fails on purpose")
-        return super().predict(x, thumb)
+        return super().predict(x, ev, thumb)
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:

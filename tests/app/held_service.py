@@ -27,13 +27,13 @@ HOLD_LIMIT_S = 120.0
 def _held(generator: Generator, folder: Path) -> Generator:
     predict = generator.predict
 
-    def held_predict(x: torch.Tensor, thumb: torch.Tensor | None = None) -> Any:
+    def held_predict(x: torch.Tensor, ev: Any = None, thumb: torch.Tensor | None = None) -> Any:
         if bool(x.any()):
             (folder / "entered").touch()
             deadline = time.monotonic() + HOLD_LIMIT_S
             while not (folder / "release").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
-        return predict(x, thumb)
+        return predict(x, ev, thumb)
 
     generator.predict = held_predict  # type: ignore[method-assign]
     return generator

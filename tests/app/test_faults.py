@@ -10,6 +10,7 @@ import httpx
 import torch
 
 from app.main import create_app
+from model.generator import GeneratorOutput
 from tests.app.conftest import (
     GatedGenerator,
     gated_app,
@@ -36,15 +37,15 @@ class FlakyGenerator(GatedGenerator):
         self.die_next = False
 
     def predict(
-        self, x: torch.Tensor, thumb: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, ev: torch.Tensor | None = None, thumb: torch.Tensor | None = None
+    ) -> GeneratorOutput:
         if self.die_next:
             self.die_next = False
             raise ThreadKiller
         self.batches.append(int(x.shape[0]))
         if x.shape[0] > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by the test)")
-        return super().predict(x, thumb)
+        return super().predict(x, ev, thumb)
 
 
 def post_image(url: str, data: bytes, request_id: str = "") -> httpx.Response:

@@ -1,11 +1,15 @@
-"""The generator on odd sizes, deterministic in eval mode and independent of its batch."""
+"""The generator on odd sizes, deterministic in eval mode, independent of its batch, and the
+identity when it starts."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
-from tests.conftest import tiny_generator
+from model import Generator
+from tests.conftest import TINY, tiny_generator
 
 
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (37, 61), (5, 300), (64, 64)])
@@ -29,3 +33,23 @@ def test_training_mode_noise_varies() -> None:
     generator = tiny_generator().train()
     x = torch.rand(1, 3, 32, 32)
     assert not torch.equal(generator(x), generator(x))
+
+
+def test_a_new_generator_leaves_photos_nearly_as_they_were() -> None:
+    """Training starts from "not overexposed": a straight curve ending just below 1."""
+    generator = Generator(TINY).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        out, info = generator.correct(x)
+    assert (out - x).abs().max() < 0.01
+    assert bool((info.knots.diff(dim=1) > 0).all())
+
+
+def test_the_clients_ev_moves_the_curve_and_is_reported() -> None:
+    generator = tiny_generator()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        out = generator.predict(x, torch.tensor([math.nan, 0.5]))
+    assert float(out.ev[1]) == 0.5
+    assert float(out.ev[0]) == float(out.ev_estimate[0])
+    assert 0.0 <= float(out.ev_estimate.min()) and float(out.ev_estimate.max()) <= 4.0

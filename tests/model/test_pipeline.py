@@ -1,66 +1,99 @@
-"""Canvases: exact where a photo is not downscaled, and the same whatever the strip size."""
+"""prepare / predict / apply: exact where a photo is not downscaled, the same whatever the strip
+size, a curve applied exactly as a table, and a fill that stays between the curve's top and 1."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
 import model.pipeline
-from model import Prediction, correct_images, from_canvas, to_canvas
+from model import Prediction, apply, correct_images, predict, prepare
 from tests.conftest import tiny_generator
+
+K = 32
+
+
+def straight(top: float) -> torch.Tensor:
+    """Knots of the straight curve from 0 to `top`: the trivial inverse with gain `top`."""
+    return torch.linspace(0.0, top, K + 1)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (37, 61), (5, 64), (64, 64)])
-def test_round_trip_is_exact_when_not_downscaled(dtype: type, height: int, width: int) -> None:
+def test_identity_curve_returns_the_photo_exactly(dtype: type, height: int, width: int) -> None:
     rng = np.random.default_rng(0)
     image: np.ndarray = rng.integers(0, np.iinfo(dtype).max + 1, (height, width, 3)).astype(dtype)
-    canvas = to_canvas(image, 64)
+    canvas = prepare(image, 64)
     assert canvas.tensor.shape == (3, 64, 64) and not canvas.downscaled
-    # Gain 1 leaves no headroom for a fill: the identity, whatever the fill map says.
-    identity = Prediction(0.0, torch.rand(3, 64, 64))
-    assert np.array_equal(from_canvas(image, canvas, identity), image)
+    # A curve ending at 1 leaves no headroom for a fill: the identity, whatever the fill says.
+    identity = Prediction(0.0, "estimate", straight(1.0), torch.randn(4, 64, 64) * 3)
+    assert np.array_equal(apply(image, canvas, identity), image)
 
 
 def test_strip_size_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     generator = tiny_generator()
     image = np.random.default_rng(1).integers(0, 256, (150, 97, 3)).astype(np.uint8)
-    canvas = to_canvas(image, 64)
+    canvas = prepare(image, 64)
     assert canvas.downscaled
-    log_gain, fill = generator.predict(canvas.tensor[None])
-    prediction = Prediction(float(log_gain), fill[0])
+    (prediction,) = predict(generator, canvas.tensor[None])
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 1 << 24)
-    whole = from_canvas(image, canvas, prediction)
+    whole = apply(image, canvas, prediction)
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 200)
-    strips = from_canvas(image, canvas, prediction)
+    strips = apply(image, canvas, prediction)
     assert np.array_equal(whole, strips)
 
 
 @pytest.mark.parametrize(("height", "width"), [(40, 50), (300, 170)])
-def test_unclipped_values_get_the_exact_gain_and_clipped_ones_a_fill(
+def test_unclipped_values_follow_the_curve_and_clipped_ones_get_a_fill(
     height: int, width: int
 ) -> None:
-    """At any size, values below the clip mask are `value * gain` exactly (the trivial inverse
-    with the estimated gain); clipped values land between `gain` and 1, as clipping implies."""
+    """At any size, values below the clip mask are exactly the curve's (here a bent one);
+    clipped values land between the curve's top and 1, as clipping implies."""
     rng = np.random.default_rng(2)
     image = rng.integers(0, 240, (height, width, 3)).astype(np.uint8)
     image[: height // 3] = 255  # a clipped sky
-    canvas = to_canvas(image, 64)
-    gain = 0.7
-    fill = torch.rand(3, 64, 64)
-    out = from_canvas(image, canvas, Prediction(math.log(gain), fill)).astype(np.float64)
+    canvas = prepare(image, 64)
+    top = 0.7
+    knots = top * torch.linspace(0.0, 1.0, K + 1) ** 1.5
+    prediction = Prediction(1.0, "client", knots, torch.randn(4, 64, 64))
+    out = apply(image, canvas, prediction).astype(np.float64)
     unclipped = image < 240
-    expected = np.round(image.astype(np.float64) / 255.0 * gain * 255.0)
+    x = image.astype(np.float64) / 255.0
+    expected = np.round(np.interp(x, np.linspace(0, 1, K + 1), knots.double().numpy()) * 255)
     assert np.abs(out[unclipped] - expected[unclipped]).max() <= 1
     clipped = out[image == 255]
-    assert clipped.min() >= np.floor(gain * 255) and clipped.max() <= 255
+    assert clipped.min() >= np.floor(top * 255) and clipped.max() <= 255
     assert clipped.std() > 1  # the fill map, not one flat value
+
+
+def test_where_every_channel_clipped_the_fill_is_neutral() -> None:
+    """Whatever the chroma logits say, a pixel with nothing recorded of its colour gets the same
+    fill in R, G and B: clipped white cannot turn blue or purple."""
+    image = np.full((48, 48, 3), 255, np.uint8)
+    image[:, :16] = (200, 150, 120)  # a warm, unclipped area beside the clipped one
+    canvas = prepare(image, 64)
+    logits = torch.randn(4, 64, 64) * 4
+    out = apply(image, canvas, Prediction(1.0, "client", straight(0.7), logits))
+    white = out[:, 16:].astype(int)
+    assert (white.max(axis=2) - white.min(axis=2)).max() == 0
+    assert white.min() > 0.7 * 255  # and it was filled, not left at the curve's top
+
+
+def test_predict_takes_the_clients_ev_and_says_so() -> None:
+    generator = tiny_generator()
+    batch = torch.rand(3, 3, 64, 64)
+    given, blind, other = predict(generator, batch, [1.25, None, 3.0])
+    assert (given.ev, given.ev_source) == (1.25, "client")
+    assert blind.ev_source == "estimate" and 0.0 <= blind.ev <= 4.0
+    assert (other.ev, other.ev_source) == (3.0, "client")
+    for p in (given, blind, other):
+        assert p.knots[0] == 0 and bool((p.knots.diff() >= 0).all())
+    with pytest.raises(ValueError, match="EVs"):
+        predict(generator, batch, [None])
 
 
 def test_correct_images_keeps_sizes() -> None:
     images = [np.zeros((h, w, 3), np.uint8) for h, w in [(1, 1), (130, 70), (5, 300)]]
-    out = correct_images(tiny_generator(), images, batch_size=2)
+    out = correct_images(tiny_generator(), images, evs=[None, 0.5, 2.0], batch_size=2)
     assert [o.shape for o in out] == [i.shape for i in images]
