@@ -19,6 +19,7 @@ ACCEPTED = {
     "gamma": "a number with 0 < gamma <= 1 (default 1/2.2)",
     "format": "one of jpeg, png, webp",
     "quality": "an integer from 1 to 100",
+    "ev": "a number from 0 to 4, the stops of overexposure to take back (default: estimated)",
 }
 
 

@@ -83,24 +83,32 @@ def test_simulate_defaults_to_the_poster_setting(server: str) -> None:
     assert np.array_equal(np.asarray(out), overexpose_uint8(photo, 0.5, 1 / 2.2))
 
 
-def test_a_simulated_overexposure_is_undone_exactly(server: str) -> None:
-    # The service's own simulation leaves the gain's trace in the histogram: /correct reads it,
-    # whatever the (tiny, darkening by 0.8) test model would estimate.
+def test_correct_says_which_ev_it_took_back_and_where_it_came_from(server: str) -> None:
+    # The tiny test model estimates 2 EV for any photo and bends nothing: a straight curve
+    # ending at 0.8, so unclipped values come back times 0.8.
     truth = random_image(48, 64, seed=5)
-    exposed = post(server, "/simulate-overexposure", image_bytes(truth), tau="0.35").content
-    response = post(server, "/correct", exposed)
-    assert response.headers["x-exposure-gain-source"] == "histogram"
-    assert float(response.headers["x-exposure-gain"]) == pytest.approx(0.35 ** (1 / 2.2), rel=1e-3)
-    corrected = np.asarray(decoded(response)).astype(int)
-    unclipped = np.asarray(Image.open(io.BytesIO(exposed))) < 245  # below the fill mask
-    assert np.abs(corrected - truth.astype(int))[unclipped].max() <= 1
-    # A photo without the trace gets the model's estimate.
-    plain = post(server, "/correct", image_bytes(truth, "JPEG", quality=90))
-    assert plain.headers["x-exposure-gain-source"] == "estimate"
-    assert float(plain.headers["x-exposure-gain"]) == pytest.approx(0.8, rel=1e-3)
+    blind = post(server, "/correct", image_bytes(truth))
+    assert blind.headers["x-exposure-ev"] == "2.00"
+    assert blind.headers["x-exposure-ev-source"] == "estimate"
+    corrected = np.asarray(decoded(blind)).astype(int)
+    unclipped = truth < 245  # below the fill mask
+    expected = np.round(truth.astype(np.float64) * 0.8).astype(int)
+    assert np.abs(corrected - expected)[unclipped].max() <= 1
+    told = post(server, "/correct", image_bytes(truth, "JPEG", quality=90), ev="0.5")
+    assert told.headers["x-exposure-ev"] == "0.50"
+    assert told.headers["x-exposure-ev-source"] == "client"
     text = http.get(f"{server}/metrics").text
-    assert metric_value(text, 'exposure_gain_source_total{source="histogram"}') >= 1
-    assert metric_value(text, 'exposure_gain_source_total{source="estimate"}') >= 1
+    assert metric_value(text, 'exposure_correction_ev_count{source="estimate"}') >= 1
+    assert metric_value(text, 'exposure_correction_ev_count{source="client"}') >= 1
+    assert metric_value(text, 'exposure_correction_ev_bucket{le="0.5",source="client"}') >= 1
+
+
+@pytest.mark.parametrize("value", ["-0.5", "4.5", "nan", "inf", "lots"])
+def test_bad_ev_is_422_with_what_is_accepted(server: str, value: str) -> None:
+    response = post(server, "/correct", image_bytes(random_image(8, 8)), ev=value)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "ev" in detail and "accepted" in detail
 
 
 def test_request_id_is_kept_or_generated(server: str) -> None:

@@ -6,6 +6,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from model import correct_images, load_generator, overexpose_uint8
+from model import camera_overexpose_uint8, correct_images, load_generator
 from model.generator import THUMBNAIL
 from training.config import PRESETS
-from training.data import ExposureSampler, OverexposureDataset
+from training.data import ExposureDataset, load_brackets
+from training.degrade import CameraSampler, overexpose_camera, srgb_curve
 from training.discriminator import PatchDiscriminator
 from training.losses import (
     MultiScaleSSIMLoss,
@@ -48,51 +50,107 @@ def test_find_photos_is_recursive(photo_dir: Path) -> None:
     assert names == {"p0.png", "p1.png", "p2.png", "p3.png", "broken.jpg"}
 
 
-def test_dataset_skips_broken_files_and_overexposes_as_spec(
+def test_dataset_skips_broken_files_and_makes_camera_like_samples(
     photo_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sampler = ExposureSampler(tau_min=0.5, tau_max=0.5, identity_prob=0.0)
-    ds = OverexposureDataset(photo_dir, crop=32, sampler=sampler, max_side=64, working_size=64)
+    sampler = CameraSampler(zero_ev_prob=0.0, jpeg_prob=0.0, downscale_prob=0.0)
+    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, max_side=64, working_size=64)
     assert len(ds.photos) == 4
     assert "broken.jpg" in caplog.text
-    y, x, log_gain, thumb = ds[0]
-    # The exposure estimator's view: the whole overexposed photo, as the service makes it.
-    assert thumb.shape == (3, THUMBNAIL, THUMBNAIL)
-    assert float(thumb.max()) == 1.0 and float(thumb.min()) >= 0.0
-    assert y.shape == x.shape == (3, 32, 32)
-    x8 = np.round(x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    expected = overexpose_uint8(x8, 0.5, 1 / 2.2)
-    got = np.round(y.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
-    assert float(log_gain) == pytest.approx(math.log(0.5) / 2.2)
+    for index in range(8):
+        y, x, ev, thumb = ds[index]
+        # The exposure head's view: the whole overexposed photo, as the service makes it.
+        assert thumb.shape == (3, THUMBNAIL, THUMBNAIL)
+        assert float(thumb.min()) >= 0.0 and float(thumb.max()) <= 1.0
+        assert y.shape == x.shape == (3, 32, 32)
+        assert 0.0 < float(ev) <= sampler.max_ev
+        # Brighter (or clipped) wherever the target is, never darker: overexposure.
+        assert bool((y >= x - 1 / 255).all())
 
 
-def test_sampler_range_and_identity() -> None:
-    rng = random.Random(1)
-    sampler = ExposureSampler(tau_min=0.3, tau_max=0.9, identity_prob=0.25)
-    taus = [sampler.draw(rng) for _ in range(2000)]
-    assert all(0.3 <= t <= 0.9 or t == 1.0 for t in taus)
-    assert 0.2 < sum(t == 1.0 for t in taus) / len(taus) < 0.3
-    mixed = ExposureSampler(tau_min=0.3, tau_max=0.9, identity_prob=0.1, mode_prob=0.5)
-    draws = [mixed.draw(rng) for _ in range(2000)]
-    assert 0.45 < sum(t == 0.5 for t in draws) / len(draws) < 0.55
-    with pytest.raises(ValueError):
-        ExposureSampler(tau_min=0.0)
+def test_zero_ev_samples_are_left_as_they_were(photo_dir: Path) -> None:
+    sampler = CameraSampler(zero_ev_prob=1.0, jpeg_prob=0.0, white_balance=0.0)
+    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, max_side=64, working_size=64)
+    y, x, ev, _ = ds[0]
+    assert float(ev) == 0.0
+    assert (y - x).abs().max() <= 1.5 / 255  # only the curve's round trip
 
 
-def test_exposure_prior_flags_reach_the_config() -> None:
-    base = ["--data", "d", "--out", "o"]
-    config = build_config(
-        parse_args([*base, "--tau-mode-prob", "0.2", "--tau-range", "0.3", "0.9"])
+def test_camera_curves_are_monotone_and_invertible() -> None:
+    rng = random.Random(0)
+    values = np.linspace(0.0, 1.0, 256)
+    for _ in range(30):
+        curve = CameraSampler().draw_curve(rng)
+        encoded = curve.encode(values)
+        assert encoded[0] == pytest.approx(0.0) and encoded[-1] == pytest.approx(1.0)
+        assert bool((np.diff(encoded) >= 0).all())
+        assert np.abs(curve.decode(encoded) - values).max() < 2e-3
+
+
+def test_spec_camera_model_is_one_member_of_the_family() -> None:
+    photo = np.random.default_rng(3).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    exposed, target = overexpose_camera(photo, 1.0, srgb_curve(), np.ones(3))
+    assert np.array_equal(target, photo)
+    assert np.abs(exposed.astype(int) - camera_overexpose_uint8(photo, 1.0)).max() <= 1
+
+
+def test_brackets_pair_by_name_with_evs_from_the_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    for name in ("a", "b"):
+        target = rng.integers(20, 120, (24, 32, 3)).astype(np.uint8)
+        exposed = camera_overexpose_uint8(target, 1.5)
+        for folder, image in (("input", exposed), ("target", target)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(image).save(tmp_path / folder / f"{name}.png")
+    (tmp_path / "input" / "lonely.png").write_bytes((tmp_path / "input" / "a.png").read_bytes())
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text("name,ev\na,1.25\n")
+    pairs = load_brackets(tmp_path, csv_path, max_side=64)
+    assert [p.ev for p in pairs][0] == 1.25  # from the CSV
+    assert pairs[1].ev == pytest.approx(1.5, abs=0.1)  # estimated from the frames
+    assert len(pairs) == 2
+
+
+def test_data_mix_flags_reach_the_config() -> None:
+    base = ["--data", "d", "e", "--out", "o"]
+    args = parse_args([*base, "--bracket-prob", "0.3", "--zero-ev-prob", "0.4"])
+    config = build_config(args)
+    assert args.data == ["d", "e"]
+    assert (config.bracket_prob, config.zero_ev_prob) == (0.3, 0.4)
+
+
+def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() -> None:
+    trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
+    calls = {"g": 0, "d_grads_in_g_phase": 0}
+    core = trainer.core
+    original = core.correct
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls["g"] += 1
+        return original(*args, **kwargs)
+
+    core.correct = counted  # type: ignore[method-assign]
+    d_params = list(trainer.discriminator.parameters())
+    d_step = trainer.opt_d.step
+
+    def d_step_then_watch(*args: Any, **kwargs: Any) -> Any:
+        result = d_step(*args, **kwargs)
+        for p in d_params:
+            p.grad = None  # anything D accumulates from here on comes from the G phase
+        return result
+
+    trainer.opt_d.step = d_step_then_watch  # type: ignore[method-assign]
+    batch = (
+        torch.rand(2, 3, 32, 32),
+        torch.rand(2, 3, 32, 32),
+        torch.rand(2),
+        torch.rand(2, 3, 128, 128),
     )
-    assert (config.tau_mode_prob, config.tau_min, config.tau_max) == (0.2, 0.3, 0.9)
-    fixed = build_config(parse_args([*base, "--tau", "0.5"]))
-    assert (fixed.tau_min, fixed.tau_max, fixed.tau_mode_prob, fixed.identity_prob) == (
-        0.5,
-        0.5,
-        0.0,
-        0.0,
-    )
+    losses = trainer.step(batch)
+    assert calls["g"] == 1
+    assert all(p.grad is None for p in d_params)
+    assert all(p.requires_grad for p in trainer.core.parameters())
+    assert {"d", "g_adv", "l1", "perc", "ev"} <= set(losses)
 
 
 def test_discriminator_field_of_view_is_142() -> None:
@@ -175,8 +233,8 @@ def test_init_copies_another_runs_weights_except_skipped_prefixes(
     trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
     trainer.init_from(state, skip=("exposure.",))
     for name, tensor in trainer.core.state_dict().items():
-        if name.startswith("exposure.head.2"):
-            # Trained anew: the estimator's last layer keeps its zero initialisation.
+        if name == "exposure.to_ev.weight":
+            # Trained anew: the head's EV layer keeps its zero initialisation.
             assert not torch.any(tensor), name
         elif not name.startswith("exposure."):
             assert torch.equal(tensor, source["generator"][name]), name
