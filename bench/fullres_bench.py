@@ -64,7 +64,7 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
 
     from app.imaging import decode, encode
     from app.processing import finish_correction, make_canvas
-    from model import Prediction, load_generator
+    from model import load_generator, predict
 
     me = psutil.Process()
     peak = [0]
@@ -93,14 +93,12 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
         return result
 
     decoded = stage("decode (JPEG -> uint8 array)", lambda: decode(body, 50_000_000))
-    canvas = stage("to_canvas (area-average to 512)", lambda: make_canvas(decoded.color, 512))
-    with torch.no_grad():
-        gain, fill = stage(
-            "forward pass (1 canvas)", lambda: generator.predict(canvas.tensor[None])
-        )
-    prediction = Prediction(float(gain), fill[0])
+    canvas = stage("prepare (area-average to 512)", lambda: make_canvas(decoded.color, 512))
+    (prediction,) = stage(
+        "forward pass (1 canvas)", lambda: predict(generator, canvas.tensor[None])
+    )
     color = stage(
-        "from_canvas (gain and fill at full size, strips)",
+        "apply (curve table and fill at full size, strips)",
         lambda: finish_correction(decoded.color, canvas, prediction),
     )
     stage("encode (JPEG q90)", lambda: encode(color, None, None, "jpeg"))

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.imaging import decode, encode
 from app.processing import finish_correction, make_canvas
-from model import Canvas, Generator, Prediction, load_generator
+from model import Canvas, Generator, load_generator, predict
 
 MAX_PIXELS = 50_000_000
 
@@ -47,10 +47,8 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
     def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
 
-    @torch.no_grad()
     def predict(self, items: list[Any]) -> list[Any]:
-        gains, fills = self.generator.predict(torch.stack([c.tensor for _, c, _ in items]))
-        predictions = [Prediction(float(g), f) for g, f in zip(gains, fills, strict=True)]
+        predictions = predict(self.generator, torch.stack([c.tensor for _, c, _ in items]))
         return [(*item, p) for item, p in zip(items, predictions, strict=True)]
 
     def unbatch(self, output: list[Any]) -> list[Any]:

@@ -101,7 +101,7 @@ def test_demo_page_corrects_an_uploaded_photo(service_url: str, page: Any, tmp_p
     assert download.get_attribute("href").startswith("blob:")
     assert download.get_attribute("download") == "beach-corrected.jpg"
     assert "Done" in page.inner_text("#status")
-    assert "estimated" in page.inner_text("#timing")  # a JPEG carries no histogram trace
+    assert "-2.00 EV estimated" in page.inner_text("#timing")  # the tiny model's estimate
     _screenshot(page, tmp_path, "demo-corrected.png")
 
 
@@ -121,9 +121,23 @@ def test_demo_page_simulates_overexposure_then_corrects(
     _wait_for_result(page)
 
     assert "Overexposed" in page.inner_text("#original-caption")
-    # The page overexposes losslessly, so the service reads the gain back from the histogram.
-    assert f"gain {0.35 ** (1 / 2.2):.3f} read from the histogram" in page.inner_text("#timing")
+    assert "EV estimated" in page.inner_text("#timing")
     assert page.locator("#reset").is_visible()
+
+    # The EV control: off "auto", the slider's stops are sent and reported back.
+    assert page.locator("#ev").is_disabled()
+    before = page.get_attribute("#corrected", "src")
+    page.uncheck("#ev-auto")
+    page.wait_for_function("b => document.getElementById('corrected').src !== b", arg=before)
+    _wait_for_result(page)
+    assert page.locator("#ev").is_enabled()
+    before = page.get_attribute("#corrected", "src")
+    page.locator("#ev").fill("1.5")
+    page.locator("#ev").dispatch_event("change")
+    page.wait_for_function("b => document.getElementById('corrected').src !== b", arg=before)
+    _wait_for_result(page)
+    assert page.inner_text("#ev-value") == "1.50 EV"
+    assert "-1.50 EV as set" in page.inner_text("#timing")
     page.locator("#compare-slider").fill("30")
     clip = page.eval_on_selector("#compare-before", "img => img.style.clipPath")
     assert "70%" in clip
