@@ -10,8 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.config import GeneratorConfig
+from model.fill_prior import prior_fill
 from model.layers import NoiseInjection, maybe_spectral
-from model.tone import FILL_CHANNELS, apply_curve, compose, knots_from_logits
+from model.tone import (
+    FILL_LOGITS,
+    apply_curve,
+    clip_mask,
+    compose,
+    fill_values,
+    knots_from_logits,
+)
 
 # The exposure head sees the whole photo at this size.
 THUMBNAIL = 128
@@ -29,7 +37,7 @@ class GeneratorOutput:
     ev: torch.Tensor  # (N,) stops taken back: the client's where given, else the estimate
     ev_estimate: torch.Tensor  # (N,) the head's own estimate, whatever was given
     knots: torch.Tensor  # (N, K + 1) the tone curve, see model.tone
-    fill_logits: torch.Tensor  # (N, 4, H, W) see model.tone.fill_values
+    fills: torch.Tensor  # (N, 4, H, W) in [0, 1]: colourless, R, G, B (model.tone.compose)
 
     @property
     def top(self) -> torch.Tensor:
@@ -133,7 +141,7 @@ class Generator(nn.Module):
             # The innermost up block sees only the bottleneck; the others also get the skip.
             c_in = c.channels(level) * (1 if level == c.depth - 1 else 2)
             self.ups.append(_UpBlock(c_in, c.channels(level - 1), sn, noise))
-        self.to_fill = nn.ConvTranspose2d(c.channels(0) * 2, FILL_CHANNELS, 4, stride=2, padding=1)
+        self.to_fill = nn.ConvTranspose2d(c.channels(0) * 2, FILL_LOGITS, 4, stride=2, padding=1)
         self.exposure = ExposureHead(c.curve_knots)
         # Start in the middle of the possible range of clipped values, with no colour.
         nn.init.zeros_(self.to_fill.weight)
@@ -169,7 +177,7 @@ class Generator(nn.Module):
         out = self.predict(x, ev, thumb)
         curved = apply_curve(x, out.knots).to(x.dtype)
         top = out.top.to(x.dtype)[:, None, None, None]
-        return compose(x, curved, top, out.fill_logits.to(x.dtype), dim=1), out
+        return compose(x, curved, top, out.fills.to(x.dtype), dim=1), out
 
     def predict(
         self,
@@ -189,8 +197,9 @@ class Generator(nn.Module):
             skips.append(feat)
         for i, up in enumerate(self.ups):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
-        fill = self.to_fill(torch.cat([feat, skips[0]], dim=1))
-        return GeneratorOutput(used, estimate, knots, fill[..., :h, :w])
+        logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
+        prior = prior_fill(x, knots[:, -1], clip_mask(x.float()))
+        return GeneratorOutput(used, estimate, knots, fill_values(prior, logits.float()))
 
 
 def thumbnail(x: torch.Tensor) -> torch.Tensor:

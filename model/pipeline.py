@@ -41,7 +41,7 @@ class Prediction:
     ev: float  # stops of overexposure taken back
     ev_source: str  # 'client' (given with the request) or 'estimate' (the model's)
     knots: torch.Tensor  # (K + 1,) the tone curve, see model.tone
-    fill_logits: torch.Tensor  # (4, S, S) see model.tone.fill_values
+    fills: torch.Tensor  # (6, S, S) in [0, 1], see model.tone.compose
 
 
 @dataclass
@@ -147,7 +147,7 @@ def predict(
     with torch.inference_mode():
         out = generator.predict(batch, ev)
     used, knots = out.ev.float().cpu(), out.knots.float().cpu()
-    fills = out.fill_logits.float().cpu()
+    fills = out.fills.float().cpu()
     return [
         Prediction(float(u), "estimate" if e is None else "client", k, f)
         for u, e, k, f in zip(used, given, knots, fills, strict=True)
@@ -168,7 +168,7 @@ def apply(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarr
     top = float(prediction.knots[-1])
     result = np.empty(image.shape, dtype=image.dtype)
     out = torch.from_numpy(result)
-    low_fill = prediction.fill_logits[:, : canvas.low_height, : canvas.low_width].float().cpu()
+    low_fill = prediction.fills[:, : canvas.low_height, : canvas.low_width].float().cpu()
     # The map is widened to full width once (at most a few tens of MB: the canvas has at
     # most working_size rows) and stored (h, W, 4) like the photo, so each strip only blends
     # two rows and nothing is permuted.

@@ -11,11 +11,13 @@ For a value `x` of channel c the output is
   curve too; a single curve cannot tint a photo. SPEC's `y * tau ** gamma` is such a curve.
 - the fill says where in [curve(1), 1] a clipped value lay, so a fill can only brighten a
   clipped value, never push it below the curve's top or past white.
-- the fill is `sigmoid(luma + (1 - all_clipped) * chroma_c)`: a shared luminance term and a
-  per-channel term that vanishes where every channel clipped. Where the sensor recorded nothing
-  of a pixel's colour the fill is the same for R, G and B, so a clipped white stays neutral by
-  construction and can never drift blue or purple; where only some channels clipped, the
-  others (which the U-Net sees) say what colour the clipped ones were.
+- the fill starts from a physical estimate (model.fill_prior): where only some channels
+  clipped, the others and the colour of the unclipped neighbours say what the clipped ones
+  were; where every channel clipped, the estimates of the partially clipped pixels around the
+  area continue the highlight with their hue. The U-Net moves these estimates in logit space:
+  a shared luminance term for all, and a per-channel term for partially clipped pixels only.
+  Where the sensor recorded nothing of a pixel's colour the U-Net cannot add one, so a clipped
+  white in neutral surroundings stays neutral by construction and never drifts blue or purple.
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ MASK_START = 0.96
 MASK_END = 0.99
 # Largest per-channel deviation of the fill's logit from the shared luminance term.
 CHROMA_RANGE = 2.0
-FILL_CHANNELS = 4  # luminance logit + three chroma logits
+FILL_LOGITS = 4  # the U-Net's: one luminance logit, three chroma logits
 
 
 def knots_from_logits(shape_logits: torch.Tensor, log_top: torch.Tensor) -> torch.Tensor:
-    """(N, K) increments' logits and (N,) log of curve(1) -> (N, K + 1) monotone knots from 0."""
-    steps = torch.softmax(shape_logits.float(), dim=-1) * log_top.float().exp()[:, None]
+    """(N, K) increments' logits and (N,) log of curve(1) -> (N, K + 1) monotone knots from 0.
+
+    The last segment, where values may have clipped, rises with the curve's mean slope
+    whatever its logit says: brightening clipped values is the fill's job, and a curve that
+    steepened there would lift one channel's near-clipped values ahead of the others (a
+    coloured ring along every highlight)."""
+    k = shape_logits.shape[-1]
+    top = log_top.float().exp()[:, None]
+    free = torch.softmax(shape_logits[:, :-1].float(), dim=-1) * top * ((k - 1) / k)
+    steps = torch.cat([free, top / k], dim=-1)
     return torch.nn.functional.pad(steps.cumsum(dim=-1), (1, 0))
 
 
@@ -60,23 +70,35 @@ def clip_mask(x: torch.Tensor) -> torch.Tensor:
     return ((x - MASK_START) / (MASK_END - MASK_START)).clamp(0.0, 1.0)
 
 
-def fill_values(x: torch.Tensor, fill_logits: torch.Tensor, dim: int) -> torch.Tensor:
-    """The fill in [0, 1] per channel from 4 logits (luma, 3 chroma) along `dim` of both."""
-    luma = fill_logits.narrow(dim, 0, 1)
-    chroma = fill_logits.narrow(dim, 1, 3)
-    colour_known = 1.0 - clip_mask(x).amin(dim=dim, keepdim=True)
-    return torch.sigmoid(luma + colour_known * CHROMA_RANGE * torch.tanh(chroma))
+def fill_values(prior: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The fills (N, 6, H, W) in [0, 1]: the physical estimates of model.fill_prior, moved by
+    the U-Net's four logits: the luminance one for all six, the chroma ones only for partially
+    clipped pixels, so the U-Net can brighten a fully clipped area but never colour it."""
+    luma = logits[:, :1]
+    chroma = logits[:, 1:]
+    logit = torch.logit(prior)
+    surround = torch.sigmoid(logit[:, :3] + luma)
+    per_channel = torch.sigmoid(logit[:, 3:] + luma + CHROMA_RANGE * torch.tanh(chroma))
+    return torch.cat([surround, per_channel], dim=1)
 
 
 def compose(
     x: torch.Tensor,
     curved: torch.Tensor,
     top: torch.Tensor,
-    fill_logits: torch.Tensor,
+    fills: torch.Tensor,
     dim: int,
 ) -> torch.Tensor:
-    """The output from the input `x`, its curve values `curved` and the curve's top (broadcast
-    against `x`), with channels along `dim`; clamped to [0, 1]."""
+    """The output from the input `x`, its curve values `curved`, the curve's top (broadcast
+    against `x`) and the six fills (R, G, B from the surroundings, then R, G, B of partially
+    clipped pixels), channels along `dim`; in [0, 1].
+
+    A pixel whose every channel clipped takes the surroundings' fill: a clipped white next to
+    neutral surroundings stays neutral by construction, whatever the U-Net says."""
+    mask = clip_mask(x)
+    colour_known = 1.0 - mask.amin(dim=dim, keepdim=True)
+    surround = fills.narrow(dim, 0, 3)
+    per_channel = fills.narrow(dim, 3, 3)
+    fill = torch.lerp(surround, per_channel, colour_known)
     headroom = (1.0 - top).clamp(min=0.0)
-    fill = fill_values(x, fill_logits, dim)
-    return torch.addcmul(curved, clip_mask(x) * headroom, fill).clamp(0.0, 1.0)
+    return torch.addcmul(curved, mask * headroom, fill).clamp(0.0, 1.0)

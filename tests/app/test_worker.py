@@ -194,7 +194,7 @@ def test_worker_drains_its_queue_on_stop() -> None:
         wait_until(lambda: not worker.alive or generator.entered.is_set(), "work started")
         generator.gate.set()
         stopping.result()
-    assert [f.result().fill_logits.shape for f in futures] == [(4, 64, 64)] * 5
+    assert [f.result().fills.shape for f in futures] == [(6, 64, 64)] * 5
     assert not worker.alive
 
 

@@ -52,4 +52,4 @@ def test_the_clients_ev_moves_the_curve_and_is_reported() -> None:
         out = generator.predict(x, torch.tensor([math.nan, 0.5]))
     assert float(out.ev[1]) == 0.5
     assert float(out.ev[0]) == float(out.ev_estimate[0])
-    assert 0.0 <= float(out.ev_estimate.min()) and float(out.ev_estimate.max()) <= 4.0
+    assert float(out.ev_estimate.min()) >= 0.0 and float(out.ev_estimate.max()) <= 4.0

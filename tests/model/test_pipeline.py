@@ -27,7 +27,7 @@ def test_identity_curve_returns_the_photo_exactly(dtype: type, height: int, widt
     canvas = prepare(image, 64)
     assert canvas.tensor.shape == (3, 64, 64) and not canvas.downscaled
     # A curve ending at 1 leaves no headroom for a fill: the identity, whatever the fill says.
-    identity = Prediction(0.0, "estimate", straight(1.0), torch.randn(4, 64, 64) * 3)
+    identity = Prediction(0.0, "estimate", straight(1.0), torch.rand(6, 64, 64))
     assert np.array_equal(apply(image, canvas, identity), image)
 
 
@@ -56,7 +56,7 @@ def test_unclipped_values_follow_the_curve_and_clipped_ones_get_a_fill(
     canvas = prepare(image, 64)
     top = 0.7
     knots = top * torch.linspace(0.0, 1.0, K + 1) ** 1.5
-    prediction = Prediction(1.0, "client", knots, torch.randn(4, 64, 64))
+    prediction = Prediction(1.0, "client", knots, torch.rand(6, 64, 64))
     out = apply(image, canvas, prediction).astype(np.float64)
     unclipped = image < 240
     x = image.astype(np.float64) / 255.0
@@ -67,17 +67,18 @@ def test_unclipped_values_follow_the_curve_and_clipped_ones_get_a_fill(
     assert clipped.std() > 1  # the fill map, not one flat value
 
 
-def test_where_every_channel_clipped_the_fill_is_neutral() -> None:
-    """Whatever the chroma logits say, a pixel with nothing recorded of its colour gets the same
-    fill in R, G and B: clipped white cannot turn blue or purple."""
+def test_where_every_channel_clipped_only_the_surroundings_fill_counts() -> None:
+    """A pixel with nothing recorded of its colour takes the fill spread from its surroundings
+    (the first three channels), whatever the per-channel fills (the last three) say."""
     image = np.full((48, 48, 3), 255, np.uint8)
     image[:, :16] = (200, 150, 120)  # a warm, unclipped area beside the clipped one
     canvas = prepare(image, 64)
-    logits = torch.randn(4, 64, 64) * 4
-    out = apply(image, canvas, Prediction(1.0, "client", straight(0.7), logits))
+    fills = torch.rand(6, 64, 64)
+    fills[:3] = 0.4  # the surroundings say: neutral, 40% of the headroom
+    out = apply(image, canvas, Prediction(1.0, "client", straight(0.7), fills))
     white = out[:, 16:].astype(int)
     assert (white.max(axis=2) - white.min(axis=2)).max() == 0
-    assert white.min() > 0.7 * 255  # and it was filled, not left at the curve's top
+    assert white.min() == round((0.7 + 0.3 * 0.4) * 255)
 
 
 def test_predict_takes_the_clients_ev_and_says_so() -> None:

@@ -106,7 +106,7 @@ def test_brackets_pair_by_name_with_evs_from_the_csv(tmp_path: Path) -> None:
     csv_path = tmp_path / "pairs.csv"
     csv_path.write_text("name,ev\na,1.25\n")
     pairs = load_brackets(tmp_path, csv_path, max_side=64)
-    assert [p.ev for p in pairs][0] == 1.25  # from the CSV
+    assert pairs[0].ev == 1.25  # from the CSV
     assert pairs[1].ev == pytest.approx(1.5, abs=0.1)  # estimated from the frames
     assert len(pairs) == 2
 

@@ -1,0 +1,67 @@
+"""Where a clipped value most likely lay, read from the photo itself: the U-Net's starting point.
+
+Where one channel clipped and the others did not, the recorded channels say what the clipped one
+was: the pixel has the colour of its unclipped neighbours (their ratios of R, G and B), scaled to
+match the channels it still has. That estimate continues a smooth highlight without the rings a
+free per-channel fill paints where R clips before G and B. Where every channel clipped nothing
+is known of the colour: the fill there is spread in from the partially clipped pixels around
+the area, so the highlight stays continuous and keeps the hue of its surroundings (neutral
+where they are neutral); nothing can invent a colour there.
+
+The U-Net adds learned corrections to these estimates in logit space (model.tone); a new
+generator fills with the estimates alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Neighbourhood sides, in pixels of the working size (training crops and service canvases alike),
+# over which colours are spread into clipped areas, up to the whole picture; each coarser one
+# counts a quarter as much, so it only speaks where the finer ones found nothing.
+_SPREAD_CELLS = (4, 16, 64, 256, 1 << 16)
+_EPS = 1.0 / 255.0
+_FILL_RANGE = 0.02  # estimates are kept inside (0.02, 0.98) so that their logits stay finite
+
+
+def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised convolution: weighted means of `values` (N, C, H, W) over growing square
+    neighbourhoods, with `weights` (N, 1, H, W); returns them and the weight found around each
+    pixel (0 where no neighbourhood holds any)."""
+    h, w = values.shape[-2:]
+    num = torch.zeros_like(values)
+    den = torch.zeros_like(weights)
+    for level, cell in enumerate(_SPREAD_CELLS):
+        cells = (-(-h // cell), -(-w // cell))
+        scale = 0.25**level
+        pooled_w = F.adaptive_avg_pool2d(weights, cells) * scale
+        pooled_v = F.adaptive_avg_pool2d(values * weights, cells) * scale
+        num = num + F.interpolate(pooled_v, size=(h, w), mode="bilinear", align_corners=False)
+        den = den + F.interpolate(pooled_w, size=(h, w), mode="bilinear", align_corners=False)
+    return num / den.clamp(min=1e-6), den
+
+
+def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Estimated fills in [0, 1], (N, 6, H, W): R, G, B for fully clipped pixels (from their
+    surroundings), then R, G, B for partially clipped ones (from their own recorded channels).
+    `x` (N, 3, H, W) in [0, 1], `top` (N,) the curve's value at 1, `mask` = clip_mask(x)."""
+    x = x.float()
+    recorded = 1.0 - mask.float()  # per channel: how surely it did not clip
+    all_recorded = recorded.prod(dim=1, keepdim=True)
+    some_recorded = 1.0 - mask.float().amin(dim=1, keepdim=True)
+    log_x = torch.log(x.clamp(min=_EPS))
+    chroma = log_x - log_x.mean(dim=1, keepdim=True)  # log-ratios to the pixel's own mean
+    local_chroma, _ = spread(chroma, all_recorded)
+    # The brightness that best explains the recorded channels, then what the clipped ones were.
+    weight = recorded.sum(dim=1, keepdim=True).clamp(min=1e-3)
+    log_scale = (recorded * (log_x - local_chroma)).sum(dim=1, keepdim=True) / weight
+    estimate = torch.exp(log_scale + local_chroma)  # as an input value, > 1 where it clipped
+    # Beyond 1 the curve is carried on straight from its top (exact for SPEC's simulation).
+    t = top.detach().float()[:, None, None, None].clamp(max=1.0 - 1e-3)
+    per_channel = (t * (estimate - 1.0) / (1.0 - t)).clamp(0.0, 1.0)
+    # Fully clipped areas: the estimates of the partially clipped pixels around them.
+    partial = some_recorded * (1.0 - all_recorded)
+    around, found = spread(per_channel, partial)
+    around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5))
+    return torch.cat([around, per_channel], dim=1).clamp(_FILL_RANGE, 1.0 - _FILL_RANGE)

@@ -1,0 +1,51 @@
+"""The physical fill estimate: clipped channels continue from the recorded ones with the colour of
+the neighbourhood; fully clipped areas take their surroundings' estimate, neutral by default."""
+
+from __future__ import annotations
+
+import torch
+
+from model.fill_prior import prior_fill, spread
+from model.tone import clip_mask
+
+
+def ramp(colour: tuple[float, float, float], gain: float, width: int = 256) -> torch.Tensor:
+    """(1, 3, 8, width): a brightening ramp of one colour, times `gain` and clipped at 1."""
+    level = torch.linspace(0.2, 1.0, width)
+    x = torch.tensor(colour)[:, None] * level[None, :] * gain
+    return x.clamp(max=1.0)[None, :, None, :].expand(1, 3, 8, width).contiguous()
+
+
+def test_a_clipped_channel_continues_with_the_neighbourhoods_colour() -> None:
+    gain = 1.4
+    x = ramp((1.0, 0.8, 0.6), gain)
+    top = torch.tensor([1.0 / gain])  # the straight curve that undoes `gain`
+    fills = prior_fill(x, top, clip_mask(x))
+    red = fills[0, 3, 4]  # per-channel estimate for R along the ramp
+    truth = (torch.linspace(0.2, 1.0, 256) * gain).clamp(min=1.0)  # what R was, as an input
+    expected = ((truth - 1.0) * top / (1.0 - top)).clamp(0.02, 0.98)
+    partially = (x[0, 0, 4] >= 0.99) & (x[0, 1, 4] < 0.95)  # R clipped, G recorded
+    assert int(partially.sum()) > 20
+    assert (red[partially] - expected[partially]).abs().max() < 0.03
+    # Smooth along the ramp: no jump where R starts to clip.
+    assert red.diff().abs().max() < 0.05
+
+
+def test_a_fully_clipped_area_gets_its_surroundings_colour_and_neutral_stays_neutral() -> None:
+    x = torch.ones(1, 3, 32, 32)
+    fills = prior_fill(x, torch.tensor([0.7]), clip_mask(x))
+    surround = fills[:, :3]  # what a fully clipped pixel takes
+    assert torch.allclose(surround, torch.full_like(surround, 0.5))  # nothing known: mid, grey
+    grey = ramp((0.9, 0.9, 0.9), 1.5)
+    fills = prior_fill(grey, torch.tensor([0.6]), clip_mask(grey))
+    assert torch.equal(fills[:, 0], fills[:, 1]) and torch.equal(fills[:, 1], fills[:, 2])
+
+
+def test_spread_reaches_across_the_picture_and_keeps_values_where_known() -> None:
+    values = torch.zeros(1, 1, 64, 300)
+    values[..., :10] = 2.0
+    weights = torch.zeros(1, 1, 64, 300)
+    weights[..., :10] = 1.0
+    spread_values, found = spread(values, weights)
+    assert torch.allclose(spread_values, torch.full_like(spread_values, 2.0))
+    assert float(found[..., -1].min()) > 0  # even the far side heard of it
