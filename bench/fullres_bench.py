@@ -1,8 +1,8 @@
 """Full resolution: cost per megapixel at 0.4 and 24 MP, server memory, and seams.
 
-    python bench/fullres_bench.py [--small-requests 8] [--large-requests 3]
+    python bench/fullres_bench.py [--small-requests 8] [--large-requests 3] [--device cpu]
 
-Through HTTP against the service (subprocess on 127.0.0.1, EXPOSURE_DEVICE=cpu): seconds per
+Through HTTP against the service (subprocess on 127.0.0.1, EXPOSURE_DEVICE=--device): seconds per
 MP of a 0.4 MP and a 24 MP JPEG, the server's peak RSS growth over its idle RSS, and a seam
 check on a smooth 4000x3000 gradient (PNG in and out, so no JPEG blocks hide or fake a step).
 Then, in this process, where a 24 MP request's time and memory go, stage by stage.
@@ -57,7 +57,7 @@ def steps(image: np.ndarray, columns: np.ndarray) -> tuple[int, int]:
     return int(down), int(across)
 
 
-def stage_breakdown(checkpoint: Any) -> list[str]:
+def stage_breakdown(checkpoint: Any, device_name: str = "cpu") -> list[str]:
     """Time and peak RSS growth of each stage of one 24 MP request, in this process."""
     sys.path.insert(0, str(REPO_ROOT))
     import torch
@@ -76,9 +76,10 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
             time.sleep(0.001)
 
     body = jpeg_bytes(synthetic_photo(6000, 4000, seed=2))
-    generator = load_generator(checkpoint, torch.device("cpu"))[0].eval()
+    device = torch.device(device_name)
+    generator = load_generator(checkpoint, device)[0].eval()
     with torch.no_grad():
-        generator(torch.zeros(1, 3, 512, 512))
+        generator(torch.zeros(1, 3, 512, 512, device=device))
     threading.Thread(target=sample, daemon=True).start()
     base = me.memory_info().rss
     rows = []
@@ -96,7 +97,8 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
     canvas = stage("to_canvas (area-average to 512)", lambda: make_canvas(decoded.color, 512))
     with torch.no_grad():
         gain, fill = stage(
-            "forward pass (1 canvas)", lambda: generator.predict(canvas.tensor[None])
+            f"forward pass (1 canvas, {device})",
+            lambda: tuple(t.cpu() for t in generator.predict(canvas.tensor[None].to(device))),
         )
     prediction = Prediction(float(gain), fill[0])
     color = stage(
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--small-requests", type=int, default=8)
     parser.add_argument("--large-requests", type=int, default=3)
     parser.add_argument("--no-stages", action="store_true", help="skip the in-process breakdown")
+    parser.add_argument("--device", default="cpu", help="EXPOSURE_DEVICE: cpu, cuda, cuda:N")
     args = parser.parse_args()
     checkpoint = checkpoint_path(args.checkpoint)
     photos = {
@@ -121,7 +124,7 @@ def main() -> None:
         "24 MP (6000x4000)": (jpeg_bytes(synthetic_photo(6000, 4000, seed=2)), 6000 * 4000, 0),
     }
     counts = [args.small_requests, args.large_requests]
-    server = exposure_server(checkpoint)
+    server = exposure_server(checkpoint, {"EXPOSURE_DEVICE": args.device})
     server.start()
     rows = []
     try:
@@ -168,7 +171,7 @@ def main() -> None:
     if not args.no_stages:
         print("\n| stage of one 24 MP request (in process) | seconds | peak RSS growth MiB |")
         print("|---|---:|---:|")
-        print("\n".join(stage_breakdown(checkpoint)))
+        print("\n".join(stage_breakdown(checkpoint, args.device)))
 
 
 if __name__ == "__main__":
