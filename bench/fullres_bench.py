@@ -1,8 +1,8 @@
 """Full resolution: cost per megapixel at 0.4 and 24 MP, server memory, and seams.
 
-    python bench/fullres_bench.py [--small-requests 8] [--large-requests 3]
+    python bench/fullres_bench.py [--small-requests 8] [--large-requests 3] [--device cpu]
 
-Through HTTP against the service (subprocess on 127.0.0.1, EXPOSURE_DEVICE=cpu): seconds per
+Through HTTP against the service (subprocess on 127.0.0.1, EXPOSURE_DEVICE=--device): seconds per
 MP of a 0.4 MP and a 24 MP JPEG, the server's peak RSS growth over its idle RSS, and a seam
 check on a smooth 4000x3000 gradient (PNG in and out, so no JPEG blocks hide or fake a step).
 Then, in this process, where a 24 MP request's time and memory go, stage by stage.
@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--small-requests", type=int, default=8)
     parser.add_argument("--large-requests", type=int, default=3)
     parser.add_argument("--no-stages", action="store_true", help="skip the in-process breakdown")
+    parser.add_argument(
+        "--device", default="cpu", help="the server's EXPOSURE_DEVICE (the breakdown: CPU)"
+    )
     args = parser.parse_args()
     checkpoint = checkpoint_path(args.checkpoint)
     photos = {
@@ -119,7 +122,7 @@ def main() -> None:
         "24 MP (6000x4000)": (jpeg_bytes(synthetic_photo(6000, 4000, seed=2)), 6000 * 4000, 0),
     }
     counts = [args.small_requests, args.large_requests]
-    server = exposure_server(checkpoint)
+    server = exposure_server(checkpoint, {"EXPOSURE_DEVICE": args.device})
     server.start()
     rows = []
     try:
