@@ -17,8 +17,9 @@ from safetensors.torch import load_file, save_file
 from model.config import GeneratorConfig
 from model.generator import Generator
 
-# Version 3: a tone curve and EV from the exposure head, a colour-coherent fill (older refused).
-FORMAT = "exposure-generator/3"
+# Version 4: the tone curve is the camera inverse for an EV plus a learned residual; a
+# colour-coherent fill (older refused).
+FORMAT = "exposure-generator/4"
 
 
 class CheckpointError(ValueError):

@@ -15,10 +15,11 @@ from model.layers import NoiseInjection, maybe_spectral
 from model.tone import (
     FILL_LOGITS,
     apply_curve,
+    base_knots,
     clip_mask,
     compose,
     fill_values,
-    knots_from_logits,
+    knots_from_base,
 )
 
 # The exposure head sees the whole photo at this size.
@@ -70,9 +71,10 @@ class ExposureHead(nn.Module):
 
     How far a photo was overexposed is a property of the whole picture, so the head never
     depends on which crop the U-Net happens to see. The estimate is a bottleneck: the curve is
-    drawn from the photo's features and an EV, the client's when it gives one (a slider, its own
-    metadata), else the estimate. One head serves both, and a client's EV moves the same curve
-    that the estimate would. A flag says which it got, so that an uncertain estimate can be
+    the camera inverse for an EV, the client's when it gives one (a slider, its own metadata),
+    else the estimate, bent by a residual drawn from the photo's features and that EV (a
+    camera's own tone curve is not sRGB's). One head serves both, and a client's EV moves the
+    curve by construction. A flag says which it got, so that an uncertain estimate can be
     followed more cautiously than a known EV.
     """
 
@@ -86,18 +88,17 @@ class ExposureHead(nn.Module):
         self.features = nn.Sequential(*layers)
         self.embed = nn.Sequential(nn.Linear(2 * c_in + _STATS_DIM, 128), nn.LeakyReLU(0.2))
         self.to_ev = nn.Linear(128, 1)
+        self.knots = knots
         self.to_curve = nn.Sequential(
-            nn.Linear(128 + 2, 128), nn.LeakyReLU(0.2), nn.Linear(128, knots + 1)
+            nn.Linear(128 + 2, 128), nn.LeakyReLU(0.2), nn.Linear(128, knots)
         )
-        # Start as the identity: no overexposure estimated, a straight curve ending at 1.
+        # Start with no residual: the camera inverse for the EV used, identity at EV 0.
         last = self.to_curve[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        with torch.no_grad():
-            last.bias[-1] = -6.0
         nn.init.zeros_(self.to_ev.weight)
-        nn.init.constant_(self.to_ev.bias, -3.0)
+        nn.init.constant_(self.to_ev.bias, -5.0)  # about 0.03 EV
 
     def forward(
         self, thumb: torch.Tensor, ev: torch.Tensor | None
@@ -114,9 +115,8 @@ class ExposureHead(nn.Module):
         known = ~torch.isnan(ev.float())
         used = torch.where(known, ev.float().nan_to_num(0.0), estimate)
         condition = torch.stack([used / MAX_EV, known.float()], dim=1)
-        raw = self.to_curve(torch.cat([embedding, condition], dim=1))
-        log_top = -F.softplus(raw[:, -1])
-        return used, estimate, knots_from_logits(raw[:, :-1], log_top)
+        residual = self.to_curve(torch.cat([embedding, condition], dim=1))
+        return used, estimate, knots_from_base(base_knots(used, self.knots), residual)
 
 
 class Generator(nn.Module):
@@ -213,10 +213,17 @@ def input_statistics(x: torch.Tensor) -> torch.Tensor:
     How far a photo was overexposed shows in its histogram: how much piles up at 1 and how the
     rest is spread.
     """
-    sub = x.float().flatten(2)  # (N, 3, P)
-    centres = (torch.arange(_HIST_BINS, device=x.device, dtype=sub.dtype) + 0.5) / _HIST_BINS
-    weights = (1.0 - (sub[..., None] - centres).abs() * _HIST_BINS).clamp(min=0.0)
-    hist = weights.mean(dim=2).flatten(1)  # (N, 3 * bins)
+    sub = x.float().flatten(2).clamp(0.0, 1.0)  # (N, 3, P)
+    # A triangular kernel one bin wide around each bin's centre: every value splits between
+    # its two nearest centres. Scattered in O(P); the outer padding bins take what falls
+    # beyond the first and last centres and are dropped.
+    pos = sub * _HIST_BINS - 0.5
+    lower = pos.floor()
+    frac = pos - lower
+    index = (lower + 1).long()
+    bins = sub.new_zeros(*sub.shape[:2], _HIST_BINS + 2)
+    bins.scatter_add_(2, index, 1.0 - frac).scatter_add_(2, index + 1, frac)
+    hist = (bins[..., 1:-1] / sub.shape[2]).flatten(1)  # (N, 3 * bins)
     clipped = (sub >= 254.5 / 255.0).float().mean(dim=2)  # (N, 3)
     return torch.cat([hist, clipped], dim=1)
 

@@ -6,7 +6,8 @@ For a value `x` of channel c the output is
     curve(x) + mask(x) * (1 - curve(1)) * fill_c
 
 - `curve` is one monotone, piecewise-linear curve per photo through `knots` (values at
-  x = 0, 1/K, ..., 1; knots[0] = 0), shared by R, G and B. Overexposure happens in linear light
+  x = 0, 1/K, ..., 1; knots[0] = 0), shared by R, G and B: the camera inverse for an EV,
+  bent by a learned residual (`base_knots`, `knots_from_base`). Overexposure happens in linear light
   before the camera's tone curve, which treats the three channels alike, so its inverse is one
   curve too; a single curve cannot tint a photo. SPEC's `y * tau ** gamma` is such a curve.
 - the fill says where in [curve(1), 1] a clipped value lay, so a fill can only brighten a
@@ -33,18 +34,56 @@ CHROMA_RANGE = 2.0
 FILL_LOGITS = 4  # the U-Net's: one luminance logit, three chroma logits
 
 
-def knots_from_logits(shape_logits: torch.Tensor, log_top: torch.Tensor) -> torch.Tensor:
-    """(N, K) increments' logits and (N,) log of curve(1) -> (N, K + 1) monotone knots from 0.
+# sRGB's transfer functions (IEC 61966-2-1), in torch so that the curve's base is
+# differentiable in the EV that draws it.
+_SRGB_KNEE = 0.04045
+_LINEAR_KNEE = 0.0031308
+# How far the learned residual may move the curve's top from the base's, in logit units.
+TOP_RANGE = 1.5
 
-    The last segment, where values may have clipped, rises with the curve's mean slope
-    whatever its logit says: brightening clipped values is the fill's job, and a curve that
+
+def _srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    curved = ((x.clamp(min=_SRGB_KNEE) + 0.055) / 1.055) ** 2.4
+    return torch.where(x <= _SRGB_KNEE, x / 12.92, curved)
+
+
+def _linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
+    # The clamp keeps the unused branch's gradient finite at 0 (torch.where differentiates both).
+    curved = 1.055 * v.clamp(min=_LINEAR_KNEE) ** (1 / 2.4) - 0.055
+    return torch.where(v <= _LINEAR_KNEE, v * 12.92, curved)
+
+
+def base_knots(ev: torch.Tensor, k: int) -> torch.Tensor:
+    """(N,) stops -> (N, K + 1) knots of the camera inverse for that EV: sRGB-decode, divide
+    by 2**ev, encode again (SPEC section 1b's told-truth inverse). The curve a photo gets is
+    this base bent by a learned residual, so an EV, the client's or the estimate, moves the
+    whole curve by construction and the network only learns how a camera departs from it."""
+    x = torch.linspace(0.0, 1.0, k + 1, device=ev.device, dtype=torch.float32)
+    linear = _srgb_to_linear(x)[None] * torch.exp2(-ev.float())[:, None]
+    return _linear_to_srgb(linear)
+
+
+def knots_from_base(base: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """Base knots (N, K + 1) and the residual's (N, K) logits -> (N, K + 1) monotone knots.
+
+    residual[:, -1] moves the top in logit space (at most TOP_RANGE); residual[:, :-1] moves
+    the shares of the first K - 1 increments. A zero residual gives the base exactly. The last
+    segment, where values may have clipped, keeps the base's slope scaled with the top
+    whatever the residual says: brightening clipped values is the fill's job, and a curve that
     steepened there would lift one channel's near-clipped values ahead of the others (a
     coloured ring along every highlight)."""
-    k = shape_logits.shape[-1]
-    top = log_top.float().exp()[:, None]
-    free = torch.softmax(shape_logits[:, :-1].float(), dim=-1) * top * ((k - 1) / k)
-    steps = torch.cat([free, top / k], dim=-1)
-    return torch.nn.functional.pad(steps.cumsum(dim=-1), (1, 0))
+    base = base.float()
+    residual = residual.float()
+    steps = base.diff(dim=-1).clamp(min=1e-6)
+    base_top = base[:, -1:]
+    clamped = base_top.clamp(1e-3, 1.0 - 1e-3)
+    moved = torch.sigmoid(torch.logit(clamped) + TOP_RANGE * torch.tanh(residual[:, -1:]))
+    # Shifted so that a zero residual keeps the base's top exactly (1 at EV 0: the identity).
+    top = (base_top + (moved - clamped)).clamp(max=1.0)
+    last = steps[:, -1:] * top / base_top
+    shares = torch.softmax(steps[:, :-1].log() + residual[:, :-1], dim=-1)
+    free = shares * (top - last)
+    return torch.nn.functional.pad(torch.cat([free, last], dim=-1).cumsum(dim=-1), (1, 0))
 
 
 def apply_curve(x: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,10 @@ class CameraSampler:
             return gamma_curve(rng.uniform(1.8, 2.6))
         if kind < 0.55:
             return srgb_curve()
-        return filmic_curve(rng.uniform(2.0, 2.4), rng.uniform(1.0, 1.3), rng.uniform(0.5, 4.0))
+        # Shoulders no stronger than k = 1.5: the best curves fitted to the real bracket pairs
+        # (train split) sit below sRGB's inverse at code 240, where a strong shoulder's inverse
+        # would sit far above it, and a model taught strong shoulders lifts every highlight.
+        return filmic_curve(rng.uniform(2.0, 2.4), rng.uniform(1.0, 1.3), rng.uniform(1.5, 6.0))
 
 
 def overexpose_camera(

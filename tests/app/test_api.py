@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app.main import create_app
-from model import overexpose_uint8
+from model import camera_inverse_uint8, overexpose_uint8
 from tests.app.conftest import http, image_bytes, make_settings, metric_value, random_image, serve
 
 
@@ -52,7 +52,7 @@ def test_correct_keeps_size_and_format_family(
     assert response.headers["content-type"] == content_type
     out = decoded(response)
     assert (out.format, out.size, out.mode) == (out_format, (61, 37), "RGB")
-    # The test generator darkens by 0.8: the output must differ from the input.
+    # The test generator takes 2 EV back: the output must be darker than the input.
     assert np.asarray(out).astype(float).mean() < photo.astype(float).mean() - 5
 
 
@@ -84,19 +84,22 @@ def test_simulate_defaults_to_the_poster_setting(server: str) -> None:
 
 
 def test_correct_says_which_ev_it_took_back_and_where_it_came_from(server: str) -> None:
-    # The tiny test model estimates 2 EV for any photo and bends nothing: a straight curve
-    # ending at 0.8, so unclipped values come back times 0.8.
+    # The tiny test model estimates 2 EV for any photo and leaves its curve unbent: unclipped
+    # values come back as SPEC 1b's inverse for the EV used, the estimate's or the client's.
     truth = random_image(48, 64, seed=5)
+    unclipped = truth < 245  # below the fill mask
     blind = post(server, "/correct", image_bytes(truth))
     assert blind.headers["x-exposure-ev"] == "2.00"
     assert blind.headers["x-exposure-ev-source"] == "estimate"
     corrected = np.asarray(decoded(blind)).astype(int)
-    unclipped = truth < 245  # below the fill mask
-    expected = np.round(truth.astype(np.float64) * 0.8).astype(int)
+    expected = camera_inverse_uint8(truth, 2.0).astype(int)
     assert np.abs(corrected - expected)[unclipped].max() <= 1
-    told = post(server, "/correct", image_bytes(truth, "JPEG", quality=90), ev="0.5")
+    told = post(server, "/correct", image_bytes(truth), ev="0.5")
     assert told.headers["x-exposure-ev"] == "0.50"
     assert told.headers["x-exposure-ev-source"] == "client"
+    corrected = np.asarray(decoded(told)).astype(int)
+    expected = camera_inverse_uint8(truth, 0.5).astype(int)
+    assert np.abs(corrected - expected)[unclipped].max() <= 1
     text = http.get(f"{server}/metrics").text
     assert metric_value(text, 'exposure_correction_ev_count{source="estimate"}') >= 1
     assert metric_value(text, 'exposure_correction_ev_count{source="client"}') >= 1

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from model import Generator
+from model.generator import input_statistics
 from tests.conftest import TINY, tiny_generator
 
 
@@ -53,3 +54,16 @@ def test_the_clients_ev_moves_the_curve_and_is_reported() -> None:
     assert float(out.ev[1]) == 0.5
     assert float(out.ev[0]) == float(out.ev_estimate[0])
     assert float(out.ev_estimate.min()) >= 0.0 and float(out.ev_estimate.max()) <= 4.0
+
+
+def test_input_histogram_is_a_triangular_kernel_around_each_bin_centre() -> None:
+    bins = 32
+    x = torch.rand(2, 3, 24, 24)
+    x[:, :, :4] = 1.0
+    x[:, :, 4:8] = 0.0
+    centres = (torch.arange(bins) + 0.5) / bins
+    weights = (1.0 - (x.flatten(2)[..., None] - centres).abs() * bins).clamp(min=0.0)
+    direct = weights.mean(dim=2).flatten(1)
+    stats = input_statistics(x)
+    assert torch.allclose(stats[:, : 3 * bins], direct, atol=1e-6)
+    assert torch.allclose(stats[:, 3 * bins :], (x >= 254.5 / 255).float().mean(dim=(2, 3)))

@@ -1,0 +1,47 @@
+"""The tone curve's parametrisation: the camera inverse for an EV, bent by a bounded residual."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model import camera_inverse_uint8
+from model.tone import base_knots, curve_table, knots_from_base
+
+K = 32
+
+
+def test_an_unbent_curve_is_the_camera_inverse_for_its_ev() -> None:
+    codes = np.arange(256, dtype=np.uint8)
+    for ev in (0.0, 0.5, 1.0, 2.5):
+        knots = knots_from_base(base_knots(torch.tensor([ev]), K), torch.zeros(1, K))
+        table = np.round(curve_table(knots[0], 256).numpy() * 255)
+        exact = camera_inverse_uint8(codes, ev).astype(np.float64)
+        assert np.abs(table - exact).max() <= 1, ev
+    identity = knots_from_base(base_knots(torch.zeros(1), K), torch.zeros(1, K))
+    assert torch.allclose(identity[0], torch.linspace(0.0, 1.0, K + 1), atol=1e-5)
+
+
+def test_any_residual_gives_a_monotone_curve_from_0_to_at_most_1() -> None:
+    torch.manual_seed(0)
+    ev = torch.rand(64) * 4.0
+    knots = knots_from_base(base_knots(ev, K), 10.0 * torch.randn(64, K))
+    assert torch.all(knots[:, 0] == 0) and torch.all(knots[:, -1] <= 1.0)
+    assert torch.all(knots.diff(dim=-1) >= 0)
+
+
+def test_a_larger_ev_darkens_and_the_residual_moves_the_top_within_its_range() -> None:
+    evs = torch.tensor([0.5, 1.0, 1.5])
+    tops = knots_from_base(base_knots(evs, K), torch.zeros(3, K))[:, -1]
+    assert torch.all(tops.diff() < 0)
+    raised = torch.zeros(3, K)
+    raised[:, -1] = 5.0
+    assert torch.all(knots_from_base(base_knots(evs, K), raised)[:, -1] > tops)
+
+
+def test_the_curve_is_differentiable_in_the_ev_even_at_zero() -> None:
+    ev = torch.tensor([0.0, 1.0], requires_grad=True)
+    knots = knots_from_base(base_knots(ev, K), torch.zeros(2, K))
+    knots.sum().backward()
+    assert ev.grad is not None and torch.all(torch.isfinite(ev.grad))
+    assert torch.all(ev.grad < 0)  # more stops taken back, a darker curve
