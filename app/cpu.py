@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Callable
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
-
 T = TypeVar("T")
+
+
+class DeadlinePassed(Exception):
+    """The request's deadline passed before its CPU job could finish."""
 
 
 def default_size(model_on_cpu: bool) -> int:
@@ -25,6 +28,13 @@ def default_size(model_on_cpu: bool) -> int:
     return max(1, cores - 1) if model_on_cpu else cores
 
 
+def _unless_late(fn: Callable[..., T], args: tuple[object, ...], deadline: float | None) -> T:
+    # Checked on the pool thread: a job picked up after its request gave up does no work.
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlinePassed
+    return fn(*args)
+
+
 class CpuPool:
     """Runs blocking functions in threads, at most `size` at a time, first come first served.
 
@@ -36,10 +46,33 @@ class CpuPool:
 
     def __init__(self, size: int = 0) -> None:
         self.size = size or default_size(model_on_cpu=False)
-        # Created on first use: a CapacityLimiter belongs to the event loop that runs it.
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.size)
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+    def submit(
+        self, fn: Callable[..., T], *args: object, deadline: float | None = None
+    ) -> Future[T]:
+        """Queues `fn(*args)`; it fails with DeadlinePassed instead of starting after `deadline`
+        (a time.monotonic() value)."""
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlinePassed
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="cpu-pool")
+        return self._executor.submit(_unless_late, fn, args, deadline)
+
+    async def run(self, fn: Callable[..., T], *args: object, deadline: float | None = None) -> T:
+        """`fn(*args)` on the pool; raises DeadlinePassed at `deadline` if it has not finished,
+        and a job still queued then never starts."""
+        future = self.submit(fn, *args, deadline=deadline)
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            # Cancelling the wrapper (timeout, client gone) cancels the queued job too.
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            future.cancel()
+            raise DeadlinePassed from None
+
+    def close(self) -> None:
+        """Drops queued jobs and lets the threads end once their running job has finished."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.cpu import DeadlinePassed
+
 log = logging.getLogger(__name__)
 
 # What each request field accepts, quoted in 422 messages.
@@ -69,6 +71,16 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
 
+async def _deadline_passed(request: Request, exc: Exception) -> JSONResponse:
+    timeout_s = request.app.state.service.settings.request_timeout_s
+    count_rejection(request, "timeout")
+    detail = (
+        f"the image was not corrected within the {timeout_s:g} s request deadline "
+        "(EXPOSURE_REQUEST_TIMEOUT_S); accepted: retry later or send a smaller image"
+    )
+    return JSONResponse({"detail": detail}, status_code=504)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     count_rejection(request, "invalid_parameter")
@@ -92,5 +104,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Registers the JSON error handlers on `app`."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DeadlinePassed, _deadline_passed)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

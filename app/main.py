@@ -96,6 +96,7 @@ def create_app(
             drain.uninstall()
             supervisor.cancel()
             await run_in_threadpool(worker.stop)
+            state.cpu.close()
 
     app = FastAPI(
         title="exposure-gan",

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from app.cpu import CpuPool
+from app.cpu import CpuPool, DeadlinePassed
 from app.deps import CpuDep, MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
 from app.errors import ApiError
 from app.imaging import CONTENT_TYPES, DecodedImage, check_encodable, decode, encode
@@ -86,9 +86,11 @@ async def _one_image(request: Request) -> None:
         )
 
 
-async def _decode(image: UploadFile, settings: Settings, cpu: CpuPool) -> DecodedImage:
+async def _decode(
+    image: UploadFile, settings: Settings, cpu: CpuPool, deadline: float
+) -> DecodedImage:
     data = await image.read()
-    return await cpu.run(decode, data, settings.max_pixels)
+    return await cpu.run(decode, data, settings.max_pixels, deadline=deadline)
 
 
 async def _client_gone(request: Request) -> None:
@@ -103,7 +105,6 @@ async def _infer(
     ev: float | None,
     request: Request,
     deadline: float,
-    timeout_s: float,
     request_id: str,
 ) -> Any:
     """Queues the canvas and awaits its output until the deadline or the client leaves."""
@@ -137,12 +138,7 @@ async def _infer(
         if gone.done() and not gone.cancelled():
             # Nobody reads this answer; the status only labels the metrics (nginx's 499).
             raise ApiError(499, "the client closed the connection", "client_disconnected")
-        raise ApiError(
-            504,
-            f"the image was not corrected within the {timeout_s:g} s request deadline "
-            "(EXPOSURE_REQUEST_TIMEOUT_S); accepted: retry later or send a smaller image",
-            "timeout",
-        )
+        raise DeadlinePassed
     try:
         return result.result()
     except Exception as exc:
@@ -155,9 +151,16 @@ async def _infer(
 
 
 async def _respond(
-    decoded: DecodedImage, color: Any, fmt: str, quality: int | None, cpu: CpuPool
+    decoded: DecodedImage,
+    color: Any,
+    fmt: str,
+    quality: int | None,
+    cpu: CpuPool,
+    deadline: float,
 ) -> Response:
-    body = await cpu.run(encode, color, decoded.alpha, decoded.icc_profile, fmt, quality)
+    body = await cpu.run(
+        encode, color, decoded.alpha, decoded.icc_profile, fmt, quality, deadline=deadline
+    )
     return Response(body, media_type=CONTENT_TYPES[fmt])
 
 
@@ -183,15 +186,13 @@ async def correct(
 
     A photo that is not overexposed comes back as it was (X-Exposure-EV: 0.00)."""
     deadline = time.monotonic() + settings.request_timeout_s
-    decoded = await _decode(image, settings, cpu)
+    decoded = await _decode(image, settings, cpu, deadline)
     fmt = format.value if format else decoded.family
     check_encodable(decoded.color.shape, fmt)
-    canvas = await cpu.run(make_canvas, decoded.color, worker.working_size)
-    output = await _infer(
-        worker, canvas.tensor, ev, request, deadline, settings.request_timeout_s, request_id
-    )
-    color = await cpu.run(finish_correction, decoded.color, canvas, output)
-    response = await _respond(decoded, color, fmt, quality, cpu)
+    canvas = await cpu.run(make_canvas, decoded.color, worker.working_size, deadline=deadline)
+    output = await _infer(worker, canvas.tensor, ev, request, deadline, request_id)
+    color = await cpu.run(finish_correction, decoded.color, canvas, output, deadline=deadline)
+    response = await _respond(decoded, color, fmt, quality, cpu, deadline)
     metrics.ev.labels(source=output.ev_source).observe(output.ev)
     response.headers["X-Exposure-EV"] = f"{output.ev:.2f}"
     response.headers["X-Exposure-EV-Source"] = output.ev_source
@@ -214,11 +215,12 @@ async def simulate(
     quality: QualityField = None,
 ) -> Response:
     """Overexposes a photo exactly as SPEC section 1: y = min(1, x * tau ** -gamma)."""
-    decoded = await _decode(image, settings, cpu)
+    deadline = time.monotonic() + settings.request_timeout_s
+    decoded = await _decode(image, settings, cpu, deadline)
     fmt = format.value if format else decoded.family
     check_encodable(decoded.color.shape, fmt)
-    color = await cpu.run(simulate_overexposure, decoded.color, tau, gamma)
-    return await _respond(decoded, color, fmt, quality, cpu)
+    color = await cpu.run(simulate_overexposure, decoded.color, tau, gamma, deadline=deadline)
+    return await _respond(decoded, color, fmt, quality, cpu, deadline)
 
 
 @router.get("/healthz")

@@ -9,7 +9,7 @@ import time
 import anyio
 import pytest
 
-from app.cpu import CpuPool, default_size
+from app.cpu import CpuPool, DeadlinePassed, default_size
 
 
 def test_pool_bounds_concurrent_jobs_and_keeps_order() -> None:
@@ -59,3 +59,42 @@ def test_default_size_leaves_a_core_to_a_model_on_the_cpu(
     assert default_size(model_on_cpu) == size
     assert CpuPool().size == (cores or 1)
     assert CpuPool(3).size == 3
+
+
+def test_a_job_waiting_past_its_deadline_fails_then_and_never_runs() -> None:
+    pool = CpuPool(1)
+    gate = threading.Event()
+    ran = threading.Event()
+    blocker = pool.submit(gate.wait, 30.0)
+
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(DeadlinePassed):
+            await pool.run(ran.set, deadline=started + 0.2)
+        return time.monotonic() - started
+
+    try:
+        assert 0.15 < anyio.run(main) < 1.0  # at the deadline, not when the blocker ends
+    finally:
+        gate.set()
+    blocker.result(5)
+    pool.submit(lambda: None).result(5)  # every job queued before this one is done
+    assert not ran.is_set()
+    pool.close()
+
+
+def test_a_job_picked_up_after_its_deadline_is_skipped() -> None:
+    pool = CpuPool(1)
+    gate = threading.Event()
+    ran = threading.Event()
+    blocker = pool.submit(gate.wait, 30.0)
+    late = pool.submit(ran.set, deadline=time.monotonic() + 0.05)
+    time.sleep(0.1)
+    gate.set()
+    blocker.result(5)
+    with pytest.raises(DeadlinePassed):
+        late.result(5)
+    assert not ran.is_set()
+    with pytest.raises(DeadlinePassed):  # nothing is even queued once the deadline has passed
+        pool.submit(ran.set, deadline=time.monotonic() - 1)
+    pool.close()
