@@ -1,10 +1,50 @@
-"""Array work between decoding and encoding: canvases for the generator, and the simulation."""
+"""A request's CPU work in two jobs: bytes -> checked photo and canvas; prediction -> bytes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from app.imaging import DecodedImage, check_encodable, decode, encode
 from model import Canvas, Prediction, apply, overexpose, overexpose_uint8, prepare
+
+
+@dataclass
+class Upload:
+    """A decoded upload, the output format it will be written in, and its generator canvas."""
+
+    photo: DecodedImage
+    fmt: str
+    canvas: Canvas | None = None
+
+
+def read_upload(
+    data: bytes, max_pixels: int, fmt: str | None, working_size: int | None = None
+) -> Upload:
+    """Decodes, checks the output format can hold it, and builds the canvas when asked: one job."""
+    photo = decode(data, max_pixels)
+    chosen = fmt or photo.family
+    check_encodable(photo.color.shape, chosen)
+    canvas = None if working_size is None else make_canvas(photo.color, working_size)
+    return Upload(photo, chosen, canvas)
+
+
+def write_correction(upload: Upload, prediction: Prediction, quality: int | None) -> bytes:
+    """Applies the prediction at full size and encodes the result: one job."""
+    assert upload.canvas is not None, "read_upload was not given a working size"
+    color = finish_correction(upload.photo.color, upload.canvas, prediction)
+    return _encode(upload, color, quality)
+
+
+def write_simulation(upload: Upload, tau: float, gamma: float, quality: int | None) -> bytes:
+    """Overexposes as SPEC section 1 and encodes the result: one job."""
+    return _encode(upload, simulate_overexposure(upload.photo.color, tau, gamma), quality)
+
+
+def _encode(upload: Upload, color: np.ndarray, quality: int | None) -> bytes:
+    photo = upload.photo
+    return encode(color, photo.alpha, photo.icc_profile, upload.fmt, quality)
 
 
 def make_canvas(color: np.ndarray, working_size: int) -> Canvas:

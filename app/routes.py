@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from app.cpu import CpuPool, DeadlinePassed
 from app.deps import CpuDep, MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
 from app.errors import ApiError
-from app.imaging import CONTENT_TYPES, DecodedImage, check_encodable, decode, encode
-from app.processing import finish_correction, make_canvas, simulate_overexposure
+from app.imaging import CONTENT_TYPES
+from app.processing import Upload, read_upload, write_correction, write_simulation
 from app.settings import Settings
 from app.worker import InferenceWorker, QueueFull, WorkerStopped
 from model import DEFAULT_GAMMA, DEFAULT_TAU
@@ -86,11 +86,19 @@ async def _one_image(request: Request) -> None:
         )
 
 
-async def _decode(
-    image: UploadFile, settings: Settings, cpu: CpuPool, deadline: float
-) -> DecodedImage:
+async def _read(
+    image: UploadFile,
+    settings: Settings,
+    cpu: CpuPool,
+    deadline: float,
+    fmt: OutputFormat | None,
+    working_size: int | None = None,
+) -> Upload:
     data = await image.read()
-    return await cpu.run(decode, data, settings.max_pixels, deadline=deadline)
+    chosen = fmt.value if fmt else None
+    return await cpu.run(
+        read_upload, data, settings.max_pixels, chosen, working_size, deadline=deadline
+    )
 
 
 async def _client_gone(request: Request) -> None:
@@ -150,20 +158,6 @@ async def _infer(
         ) from exc
 
 
-async def _respond(
-    decoded: DecodedImage,
-    color: Any,
-    fmt: str,
-    quality: int | None,
-    cpu: CpuPool,
-    deadline: float,
-) -> Response:
-    body = await cpu.run(
-        encode, color, decoded.alpha, decoded.icc_profile, fmt, quality, deadline=deadline
-    )
-    return Response(body, media_type=CONTENT_TYPES[fmt])
-
-
 @router.post(
     "/correct",
     response_class=Response,
@@ -186,13 +180,11 @@ async def correct(
 
     A photo that is not overexposed comes back as it was (X-Exposure-EV: 0.00)."""
     deadline = time.monotonic() + settings.request_timeout_s
-    decoded = await _decode(image, settings, cpu, deadline)
-    fmt = format.value if format else decoded.family
-    check_encodable(decoded.color.shape, fmt)
-    canvas = await cpu.run(make_canvas, decoded.color, worker.working_size, deadline=deadline)
-    output = await _infer(worker, canvas.tensor, ev, request, deadline, request_id)
-    color = await cpu.run(finish_correction, decoded.color, canvas, output, deadline=deadline)
-    response = await _respond(decoded, color, fmt, quality, cpu, deadline)
+    upload = await _read(image, settings, cpu, deadline, format, worker.working_size)
+    assert upload.canvas is not None
+    output = await _infer(worker, upload.canvas.tensor, ev, request, deadline, request_id)
+    body = await cpu.run(write_correction, upload, output, quality, deadline=deadline)
+    response = Response(body, media_type=CONTENT_TYPES[upload.fmt])
     metrics.ev.labels(source=output.ev_source).observe(output.ev)
     response.headers["X-Exposure-EV"] = f"{output.ev:.2f}"
     response.headers["X-Exposure-EV-Source"] = output.ev_source
@@ -216,11 +208,9 @@ async def simulate(
 ) -> Response:
     """Overexposes a photo exactly as SPEC section 1: y = min(1, x * tau ** -gamma)."""
     deadline = time.monotonic() + settings.request_timeout_s
-    decoded = await _decode(image, settings, cpu, deadline)
-    fmt = format.value if format else decoded.family
-    check_encodable(decoded.color.shape, fmt)
-    color = await cpu.run(simulate_overexposure, decoded.color, tau, gamma, deadline=deadline)
-    return await _respond(decoded, color, fmt, quality, cpu, deadline)
+    upload = await _read(image, settings, cpu, deadline, format)
+    body = await cpu.run(write_simulation, upload, tau, gamma, quality, deadline=deadline)
+    return Response(body, media_type=CONTENT_TYPES[upload.fmt])
 
 
 @router.get("/healthz")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import app.routes
 from app.main import create_app
+from app.processing import read_upload
 from tests.app.conftest import http, image_bytes, make_settings, random_image, serve
 
 TIMEOUT_S = 0.5
@@ -20,13 +22,12 @@ def test_a_request_waiting_for_a_busy_pool_gets_504_at_its_deadline(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str
 ) -> None:
     started_jobs: list[str] = []
-    real_job = app.routes.decode
 
     def recorded(*args: object) -> object:
-        started_jobs.append("decode")
-        return real_job(*args)  # type: ignore[arg-type]
+        started_jobs.append("read_upload")
+        return read_upload(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.routes, "decode", recorded)
+    monkeypatch.setattr(app.routes, "read_upload", recorded)
     settings = make_settings(checkpoint, cpu_threads=1, request_timeout_s=TIMEOUT_S)
     service = create_app(settings)
     pool = service.state.service.cpu
@@ -49,3 +50,20 @@ def test_a_request_waiting_for_a_busy_pool_gets_504_at_its_deadline(
     assert TIMEOUT_S * 0.8 < elapsed < TIMEOUT_S + 2.0
     assert started_jobs == []
     assert 'exposure_requests_rejected_total{reason="timeout"} 1.0' in metrics
+
+
+def test_one_image_takes_two_cpu_jobs(checkpoint: Path) -> None:
+    service = create_app(make_settings(checkpoint, cpu_threads=1))
+    pool = service.state.service.cpu
+    submitted: list[str] = []
+    submit = pool.submit
+
+    def counted(fn: Callable[..., object], *args: object, deadline: float | None = None) -> object:
+        submitted.append(getattr(fn, "__name__", ""))
+        return submit(fn, *args, deadline=deadline)
+
+    pool.submit = counted
+    with serve(service) as url:
+        files = {"image": ("a.png", image_bytes(random_image(32, 32)))}
+        assert http.post(f"{url}/correct", files=files).status_code == 200
+    assert submitted == ["read_upload", "write_correction"]
