@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.cpu import DeadlinePassed
+from model.photo import CannotEncode, ImageError, NotAnImage, TooManyPixels, UnsupportedFormat
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,15 @@ ACCEPTED = {
     "format": "one of jpeg, png, webp",
     "quality": "an integer from 1 to 100",
     "ev": "a number from 0 to 4, the stops of overexposure to take back (default: estimated)",
+}
+
+
+# The status and rejection reason of each photo error; the codec itself knows nothing of HTTP.
+_IMAGE_STATUS: dict[type[ImageError], tuple[int, str]] = {
+    NotAnImage: (400, "bad_image"),
+    TooManyPixels: (413, "too_many_pixels"),
+    UnsupportedFormat: (415, "bad_format"),
+    CannotEncode: (422, "invalid_parameter"),
 }
 
 
@@ -62,13 +72,23 @@ def count_rejection(request: Request, reason: str) -> None:
     """Counts a rejected request on the app's metrics, when the app has them."""
     service = getattr(request.app.state, "service", None)
     if service is not None:
-        service.metrics.rejected.labels(reason=reason).inc()
+        service.metrics.reject(reason)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     count_rejection(request, exc.reason)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+
+async def _image_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ImageError)
+    status, reason = next(
+        (found for kind, found in _IMAGE_STATUS.items() if isinstance(exc, kind)),
+        (400, "bad_image"),
+    )
+    count_rejection(request, reason)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
 async def _deadline_passed(request: Request, exc: Exception) -> JSONResponse:
@@ -104,6 +124,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Registers the JSON error handlers on `app`."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(DeadlinePassed, _deadline_passed)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

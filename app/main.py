@@ -16,7 +16,6 @@ from app.cpu import CpuPool, default_size
 from app.demo import router as demo_router
 from app.drain import SignalDrain
 from app.errors import install_error_handlers
-from app.imaging import set_pixel_limit
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
@@ -27,6 +26,7 @@ from app.state import ServiceState
 from app.supervisor import supervise
 from app.worker import InferenceWorker, resolve_device
 from model import CheckpointError, Generator, load_generator
+from model.photo import set_pixel_limit
 
 log = logging.getLogger("app")
 

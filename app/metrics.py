@@ -73,6 +73,10 @@ class Metrics:
             registry=self.registry,
         )
 
+    def reject(self, reason: str) -> None:
+        """Counts one request answered with an error: the one way every rejection is counted."""
+        self.rejected.labels(reason=reason).inc()
+
     def render(self) -> tuple[bytes, str]:
         """The metrics in Prometheus text format and their content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -112,7 +112,7 @@ class UploadLimitMiddleware:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             error = UploadTooLarge(self.max_bytes)
-            self.metrics.rejected.labels(reason=error.reason).inc()
+            self.metrics.reject(error.reason)
             response = JSONResponse({"detail": error.detail}, status_code=413)
             await response(scope, receive, send)
             return

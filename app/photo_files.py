@@ -10,11 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.errors import ApiError
-from app.imaging import DecodedImage, decode, encode, to_8bit
+from model.photo import PHOTO_SUFFIXES, DecodedImage, ImageError, decode, encode, to_8bit
 
-# Extensions picked up inside folders (files named on the command line are always tried).
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 # Pillow format of the file -> how it is written back (TIFF and BMP stay TIFF and BMP).
 _WRITE_AS = {
     "JPEG": "jpeg",
@@ -122,8 +119,8 @@ def run_jobs(
     for job in progress(jobs):
         try:
             process(job, transform, max_pixels, quality)
-        except ApiError as exc:
-            report.failed.append((job.source, exc.detail))
+        except ImageError as exc:
+            report.failed.append((job.source, str(exc)))
         except (OSError, ValueError) as exc:
             report.failed.append((job.source, str(exc) or type(exc).__name__))
         else:

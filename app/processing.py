@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.imaging import DecodedImage, check_encodable, decode, encode
 from model import Canvas, Prediction, apply, overexpose, overexpose_uint8, prepare
+from model.photo import DecodedImage, check_encodable, decode, encode
 
 
 @dataclass

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 from app.cpu import CpuPool, DeadlinePassed
 from app.deps import CpuDep, MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
 from app.errors import ApiError
-from app.imaging import CONTENT_TYPES
 from app.processing import Upload, read_upload, write_correction, write_simulation
 from app.settings import Settings
 from app.worker import InferenceWorker, QueueFull, WorkerStopped
 from model import DEFAULT_GAMMA, DEFAULT_TAU
+from model.photo import CONTENT_TYPES
 
 router = APIRouter()
 

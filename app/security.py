@@ -56,7 +56,7 @@ class ApiKeyMiddleware:
         if key_matches(token, self.keys):
             await self.app(scope, receive, send)
             return
-        self.metrics.rejected.labels(reason="unauthorized").inc()
+        self.metrics.reject("unauthorized")
         response = JSONResponse(
             {"detail": UNAUTHORIZED_DETAIL},
             status_code=401,

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from model import linear_to_srgb, srgb_to_linear
+from model.photo import read_rgb
 
 # Linear-light samples on which a drawn curve is tabulated and inverted.
 _GRID = np.linspace(0.0, 1.0, 4097) ** 2  # denser near black, where curves are steep
@@ -106,9 +107,7 @@ def store_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """The image after a round trip through a JPEG file (Pillow's defaults otherwise)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"), dtype=np.uint8).copy()
+    return read_rgb(buffer.getvalue())
 
 
 def downscale(image: np.ndarray, factor: float) -> np.ndarray:

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from model.photo import PHOTO_SUFFIXES, ImageError, read_rgb
 
 log = logging.getLogger(__name__)
-
-SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 
 
 def find_photos(root: str | Path) -> list[Path]:
@@ -22,20 +22,19 @@ def find_photos(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"photo folder not found: {root}")
-    files = (p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    files = (p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
 def load_photo(path: Path, *, max_side: int | None = None, upscale: int = 1) -> np.ndarray | None:
-    """8-bit RGB with EXIF orientation applied; None, with a logged warning, if unreadable.
+    """8-bit RGB read as the service reads uploads; None, with a logged warning, if unreadable.
 
     `max_side` downscales (box filter) so the longer side fits: training sees photos at the
     service's working size. `upscale` enlarges K times (bicubic): evaluation at high resolution.
     """
     try:
-        with Image.open(path) as file:
-            rgb = ImageOps.exif_transpose(file).convert("RGB")
-    except Exception as exc:  # Pillow raises many types for broken files
+        rgb = Image.fromarray(read_rgb(path.read_bytes()))
+    except (OSError, ImageError) as exc:
         log.warning("skipping unreadable photo %s: %s", path, exc)
         return None
     if max_side is not None and max(rgb.size) > max_side:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from model import camera_inverse_uint8, camera_overexpose_uint8, overexpose_uint8, trivial_inverse
-from training.photos import SUFFIXES, find_photos, load_photo
+from model.photo import PHOTO_SUFFIXES, read_rgb
+from training.photos import find_photos, load_photo
 
 SCENARIOS = ("s1", "s2", "j1", "j2", "c", "n")
 S2_TAUS = (0.35, 0.5, 0.7)
@@ -57,8 +58,7 @@ def jpeg_round_trip(image: np.ndarray, quality: int = JPEG_QUALITY) -> tuple[byt
 
 def decode(data: bytes) -> np.ndarray:
     """Image file bytes to (H, W, 3) uint8 RGB, EXIF orientation applied as the service does."""
-    with Image.open(io.BytesIO(data)) as file:
-        return np.asarray(ImageOps.exif_transpose(file).convert("RGB"), dtype=np.uint8).copy()
+    return read_rgb(data)
 
 
 def scenario_tau(scenario: str, index: int) -> float:
@@ -104,7 +104,7 @@ def load_photos(
     photos = [(p.relative_to(data).as_posix(), load_photo(p, upscale=upscale)) for p in paths]
     found = [(name, img) for name, img in photos if img is not None]
     if not found:
-        raise ValueError(f"no readable photos ({', '.join(sorted(SUFFIXES))}) under {data}")
+        raise ValueError(f"no readable photos ({', '.join(sorted(PHOTO_SUFFIXES))}) under {data}")
     return found
 
 
@@ -126,7 +126,7 @@ def read_pair_evs(path: Path) -> dict[str, float]:
 def _by_stem(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"pairs folder has no {folder.name}/: {folder}")
-    files = (p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+    files = (p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
     return {p.stem: p for p in sorted(files)}
 
 

@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from app.errors import ApiError
-from app.imaging import decode, encode
 from app.processing import simulate_overexposure
+from model.photo import (
+    CannotEncode,
+    NotAnImage,
+    TooManyPixels,
+    UnsupportedFormat,
+    check_encodable,
+    decode,
+    encode,
+    read_rgb,
+)
 from tests.app.conftest import image_bytes, random_image
 
 LIMIT = 10_000_000
@@ -103,12 +111,20 @@ def test_default_output_family(fmt: str, family: str) -> None:
 
 
 def test_errors_name_what_is_accepted() -> None:
-    with pytest.raises(ApiError) as garbage:
+    with pytest.raises(NotAnImage, match="accepted"):
         decode(b"\x00" * 100, LIMIT)
-    assert garbage.value.status == 400
-    with pytest.raises(ApiError) as gif:
+    with pytest.raises(UnsupportedFormat, match="GIF"):
         decode(image_bytes(random_image(4, 4), "GIF"), LIMIT)
-    assert gif.value.status == 415 and "GIF" in gif.value.detail
-    with pytest.raises(ApiError) as big:
+    with pytest.raises(TooManyPixels, match="399"):
         decode(image_bytes(random_image(20, 20)), 399)
-    assert big.value.status == 413 and "399" in big.value.detail
+    with pytest.raises(CannotEncode, match="format=png"):
+        check_encodable((20_000, 10, 3), "webp")
+
+
+def test_read_rgb_gives_eight_bit_rgb_as_the_service_decodes() -> None:
+    gray = random_image(6, 5, channels=1)
+    rgb = read_rgb(image_bytes(gray))
+    assert rgb.shape == (6, 5, 3) and rgb.dtype == np.uint8
+    assert (rgb == gray[..., None]).all()
+    rgba = random_image(6, 5, channels=4)
+    assert (read_rgb(image_bytes(rgba)) == rgba[..., :3]).all()
