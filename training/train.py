@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
+from model.device import pick_device
 from training.config import PRESETS, TrainConfig
 from training.data import ExposureDataset, load_brackets
 from training.degrade import CameraSampler
@@ -99,12 +100,6 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     if args.no_adversarial:
         changes["adversarial"] = False
     return config.replace(**changes)
-
-
-def pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def save_samples(trainer: Trainer, batch: Batch, path: Path) -> None:
