@@ -92,19 +92,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
-
     from app.processing import finish_correction, make_canvas
-    from app.worker import resolve_device
-    from model import load_generator, predict
+    from app.runtime import Runtime
+    from model import load_generator
+    from model.device import pick_device
 
-    device = resolve_device(args.device or settings.device)
-    generator, _ = load_generator(args.checkpoint or settings.checkpoint, device)
+    runtime = Runtime(pick_device(args.device or settings.device), settings.precision)
+    loaded, _ = load_generator(args.checkpoint or settings.checkpoint, runtime.device)
+    generator = runtime.place(loaded)
     size = generator.config.working_size
     ev: float | None = args.ev
 
     def correct(color: np.ndarray) -> np.ndarray:
         canvas = make_canvas(color, size)
-        (prediction,) = predict(generator, canvas.tensor[None].to(device), [ev])
+        (prediction,) = runtime.predict(generator, canvas.tensor[None], [ev])
         return finish_correction(color, canvas, prediction)
 
     return correct

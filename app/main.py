@@ -20,12 +20,14 @@ from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
 from app.routes import router
+from app.runtime import Runtime
 from app.security import DEMO_PATHS, PROBE_PATHS, ApiKeyMiddleware
 from app.settings import Settings, get_settings
 from app.state import ServiceState
 from app.supervisor import supervise
-from app.worker import InferenceWorker, resolve_device
+from app.worker import InferenceWorker
 from model import CheckpointError, Generator, load_generator
+from model.device import pick_device
 from model.photo import set_pixel_limit
 
 log = logging.getLogger("app")
@@ -50,7 +52,7 @@ def _model_on_cpu(device: str) -> bool:
     """Whether the model will run on the CPU (a device that does not exist is reported, with
     its accepted values, when the lifespan resolves it)."""
     try:
-        return resolve_device(device).type == "cpu"
+        return pick_device(device).type == "cpu"
     except ValueError:
         return False
 
@@ -68,18 +70,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            device = resolve_device(settings.device)
+            runtime = Runtime(pick_device(settings.device), settings.precision)
         except ValueError as exc:
-            raise RuntimeError(f"cannot start: {exc}") from exc
-        generator = await run_in_threadpool(load_model, settings, device)
+            raise RuntimeError(f"cannot start: EXPOSURE_DEVICE: {exc}") from exc
+        generator = await run_in_threadpool(
+            lambda: runtime.place(load_model(settings, runtime.device))
+        )
         worker = InferenceWorker(
             generator,
-            device,
+            runtime,
             state.metrics,
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue=settings.max_queue,
-            precision=settings.precision,
         )
         # Warm-up runs on the worker thread: the server answers /readyz 503 meanwhile.
         worker.start()

@@ -6,7 +6,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -14,7 +13,8 @@ import torch
 
 from app.batching import collect_batch
 from app.metrics import Metrics
-from model import Generator, Prediction, predict
+from app.runtime import Runtime
+from model import Generator, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -45,60 +45,29 @@ class Job:
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when present, else CPU; a named CUDA device must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ValueError(
-                f"EXPOSURE_DEVICE={name} but this machine has {count} CUDA device(s); "
-                "accepted: auto, cpu, cuda or cuda:N with N below the device count"
-            )
-    return device
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """Half precision on CUDA (fp16 by default: its 11-bit mantissa keeps 8-bit output exact
-    enough, where bf16's 8 bits would not); CPU always runs in float32."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    return torch.bfloat16 if precision == "bf16" else torch.float16
-
-
 class InferenceWorker:
     """Takes canvases from a bounded queue and answers each one's future from a batch."""
 
     def __init__(
         self,
         generator: Generator,
-        device: torch.device,
+        runtime: Runtime,
         metrics: Metrics,
         *,
         max_batch_size: int,
         max_wait_s: float,
         max_queue: int,
-        precision: str = "auto",
     ) -> None:
+        """`generator` already placed by `runtime` (Runtime.place)."""
         self.working_size = generator.config.working_size
-        self.device = device
+        self.device = runtime.device
         self.ready = threading.Event()
         self.warm_up_error: str | None = None
-        # channels_last on the CPU: oneDNN's convolutions then skip their layout reorders
-        # (measured 10-25% less CPU per canvas at batch 1-8 on the serving Xeon).
-        self._memory_format = (
-            torch.channels_last if device.type == "cpu" else torch.contiguous_format
-        )
-        for param in generator.parameters():
-            if param.dim() == 4:
-                param.data = param.data.contiguous(memory_format=self._memory_format)
+        self._runtime = runtime
         self._generator = generator
         self._metrics = metrics
         self._max_batch_size = max_batch_size
         self._max_wait_s = max_wait_s
-        self._amp_dtype = autocast_dtype(device, precision)
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self._stopping = threading.Event()
         # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
@@ -230,8 +199,7 @@ class InferenceWorker:
             self._metrics.inference_duration.observe(time.perf_counter() - started)
             if isinstance(exc, torch.cuda.OutOfMemoryError) and len(jobs) > 1:
                 log.warning("out of device memory on %d images; retrying in halves", len(jobs))
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+                self._runtime.free_memory()
                 half = len(jobs) // 2
                 self._compute(jobs[:half])
                 self._compute(jobs[half:])
@@ -252,17 +220,7 @@ class InferenceWorker:
         for job in jobs:
             job.future.set_exception(exc)
 
-    @torch.inference_mode()
     def _forward(
-        self, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+        self, batch: torch.Tensor, evs: list[float | None] | None = None
     ) -> list[Prediction]:
-        """One forward pass; returns each canvas's prediction, in float32 on the CPU."""
-        if self.device.type != "cuda":
-            return predict(
-                self._generator, batch.contiguous(memory_format=self._memory_format), evs
-            )
-        inputs = batch.pin_memory().to(self.device, non_blocking=True)
-        with torch.autocast(
-            "cuda", dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
-        ):
-            return predict(self._generator, inputs, evs)
+        return self._runtime.predict(self._generator, batch, evs)

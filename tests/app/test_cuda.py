@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from app.metrics import Metrics
-from app.worker import InferenceWorker, autocast_dtype
+from app.runtime import Runtime, autocast_dtype
+from app.worker import InferenceWorker
 from model import predict
 from tests.conftest import TINY, tiny_generator
 
@@ -29,13 +30,12 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
     canvases = torch.rand(3, 3, TINY.working_size, TINY.working_size)
     expected = predict(generator, canvases, [None, 1.0, None])
     worker = InferenceWorker(
-        generator.to(device),
-        device,
+        Runtime(device, precision).place(generator),
+        Runtime(device, precision),
         Metrics(),
         max_batch_size=4,
         max_wait_s=0.0,
         max_queue=8,
-        precision=precision,
     )
     predictions = worker._forward(canvases, [None, 1.0, None])
     # fp16 keeps 8-bit output exact to about a level; bf16 to a few.

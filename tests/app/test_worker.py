@@ -15,7 +15,8 @@ from PIL import Image
 
 from app.main import create_app
 from app.metrics import Metrics
-from app.worker import InferenceWorker, resolve_device
+from app.runtime import Runtime
+from app.worker import InferenceWorker
 from tests.app.conftest import (
     GatedGenerator,
     gated_app,
@@ -183,7 +184,12 @@ def test_drain_finishes_in_flight_requests_and_readyz_turns_503(checkpoint: Path
 def test_worker_drains_its_queue_on_stop() -> None:
     generator = GatedGenerator()
     worker = InferenceWorker(
-        generator, torch.device("cpu"), Metrics(), max_batch_size=2, max_wait_s=0, max_queue=8
+        generator,
+        Runtime(torch.device("cpu")),
+        Metrics(),
+        max_batch_size=2,
+        max_wait_s=0,
+        max_queue=8,
     )
     worker.start()
     wait_until(worker.ready.is_set, "warm-up done")
@@ -196,11 +202,3 @@ def test_worker_drains_its_queue_on_stop() -> None:
         stopping.result()
     assert [f.result().fills.shape for f in futures] == [(6, 64, 64)] * 5
     assert not worker.alive
-
-
-def test_device_names_are_validated() -> None:
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="cuda:N"):
-            resolve_device("cuda:0")

@@ -1,0 +1,27 @@
+"""A Runtime places the generator once and runs it the same way for the service and the CLI."""
+
+from __future__ import annotations
+
+import torch
+
+from app.runtime import Runtime
+from model import predict
+from tests.conftest import TINY, tiny_generator
+
+
+def test_place_sets_channels_last_on_the_cpu_and_keeps_the_outputs() -> None:
+    generator = tiny_generator()
+    canvases = torch.rand(2, 3, TINY.working_size, TINY.working_size)
+    expected = predict(generator, canvases, [None, 1.0])
+    runtime = Runtime(torch.device("cpu"))
+    placed = runtime.place(generator)
+    weights = [p for p in placed.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    for got, want in zip(runtime.predict(placed, canvases, [None, 1.0]), expected, strict=True):
+        assert got.ev_source == want.ev_source
+        assert torch.allclose(got.fills, want.fills, atol=1e-5)
+        assert torch.allclose(got.knots, want.knots, atol=1e-5)
+
+
+def test_cpu_runs_in_float32() -> None:
+    assert Runtime(torch.device("cpu"), "bf16").amp_dtype is None
