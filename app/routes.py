@@ -16,7 +16,7 @@ from app.errors import ApiError
 from app.processing import Upload, read_upload, write_correction, write_simulation
 from app.settings import Settings
 from app.worker import InferenceWorker, QueueFull, WorkerStopped
-from model import DEFAULT_GAMMA, DEFAULT_TAU
+from model import DEFAULT_GAMMA, DEFAULT_TAU, Canvas, Prediction
 from model.photo import CONTENT_TYPES
 
 router = APIRouter()
@@ -109,15 +109,15 @@ async def _client_gone(request: Request) -> None:
 
 async def _infer(
     worker: InferenceWorker,
-    canvas: Any,
+    canvas: Canvas,
     ev: float | None,
     request: Request,
     deadline: float,
     request_id: str,
-) -> Any:
+) -> Prediction:
     """Queues the canvas and awaits its output until the deadline or the client leaves."""
     try:
-        future = worker.submit(canvas, ev, request_id)
+        future = worker.submit(canvas.tensor, ev, request_id)
     except QueueFull:
         raise ApiError(
             503,
@@ -182,7 +182,7 @@ async def correct(
     deadline = time.monotonic() + settings.request_timeout_s
     upload = await _read(image, settings, cpu, deadline, format, worker.working_size)
     assert upload.canvas is not None
-    output = await _infer(worker, upload.canvas.tensor, ev, request, deadline, request_id)
+    output = await _infer(worker, upload.canvas, ev, request, deadline, request_id)
     body = await cpu.run(write_correction, upload, output, quality, deadline=deadline)
     response = Response(body, media_type=CONTENT_TYPES[upload.fmt])
     metrics.ev.labels(source=output.ev_source).observe(output.ev)
