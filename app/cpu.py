@@ -72,7 +72,8 @@ class CpuPool:
             raise DeadlinePassed from None
 
     def close(self) -> None:
-        """Drops queued jobs and lets the threads end once their running job has finished."""
+        """Lets the threads end once the jobs already queued have run (a later job starts new
+        ones): called when the service stops."""
         executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=False)
