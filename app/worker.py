@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -221,6 +222,6 @@ class InferenceWorker:
             job.future.set_exception(exc)
 
     def _forward(
-        self, batch: torch.Tensor, evs: list[float | None] | None = None
+        self, batch: torch.Tensor, evs: Sequence[float | None] | None = None
     ) -> list[Prediction]:
         return self._runtime.predict(self._generator, batch, evs)
