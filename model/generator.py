@@ -11,7 +11,7 @@ from torch import nn
 
 from model.config import GeneratorConfig
 from model.fill_prior import prior_fill
-from model.layers import NoiseInjection, maybe_spectral
+from model.layers import NoiseInjection, maybe_spectral, mirror_pad
 from model.tone import (
     FILL_LOGITS,
     apply_curve,
@@ -189,7 +189,7 @@ class Generator(nn.Module):
         used, estimate, knots = self.exposure(thumbnail(x) if thumb is None else thumb, ev)
         h, w = x.shape[-2:]
         m = self.multiple
-        padded = pad_reflect(x, (-h) % m, (-w) % m)
+        padded = mirror_pad(x, h + (-h) % m, w + (-w) % m)
         skips = []
         feat = padded * 2.0 - 1.0
         for down in self.downs:
@@ -226,12 +226,3 @@ def input_statistics(x: torch.Tensor) -> torch.Tensor:
     hist = (bins[..., 1:-1] / sub.shape[2]).flatten(1)  # (N, 3 * bins)
     clipped = (sub >= 254.5 / 255.0).float().mean(dim=2)  # (N, 3)
     return torch.cat([hist, clipped], dim=1)
-
-
-def pad_reflect(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
-    """Mirror-pads bottom and right; falls back to edge replication for tiny inputs."""
-    if pad_h == 0 and pad_w == 0:
-        return x
-    h, w = x.shape[-2:]
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

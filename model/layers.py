@@ -1,8 +1,10 @@
-"""Generator building blocks: noise injection and optionally normalised convolutions."""
+"""Generator building blocks: noise injection, optionally normalised convolutions, and the
+mirror padding that both the generator and the full-resolution canvas use."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -50,3 +52,23 @@ class NoiseInjection(nn.Module):
 def maybe_spectral(module: nn.Module, enabled: bool) -> nn.Module:
     """Wraps a convolution in spectral normalisation when enabled."""
     return spectral_norm(module) if enabled else module
+
+
+def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pads (..., h, w) at the bottom and right to (..., height, width) by mirroring without
+    repeating the edge, again and again where one mirror image is not enough; a side of one
+    pixel is replicated (it has nothing to mirror)."""
+    while x.shape[-2] < height or x.shape[-1] < width:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = min(height - h, h - 1), min(width - w, w - 1)
+        if (h < height and pad_h == 0) or (w < width and pad_w == 0):
+            return _pad4d(x, (0, width - w, 0, height - h), "replicate")
+        x = _pad4d(x, (0, pad_w, 0, pad_h), "reflect")
+    return x
+
+
+def _pad4d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
+    """F.pad with `mode` on (C, H, W) or (N, C, H, W)."""
+    if x.dim() == 3:
+        return F.pad(x[None], pad, mode=mode)[0]
+    return F.pad(x, pad, mode=mode)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from model.generator import Generator
+from model.layers import mirror_pad
 from model.tone import apply_curve, compose, curve_table
 
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
@@ -66,24 +67,9 @@ def _max_value(dtype: np.dtype) -> float:
 
 
 def _to_chw_float(image: np.ndarray) -> torch.Tensor:
+    # .float() copies before anything writes, so the shared memory is never touched.
     scale = 1.0 / _max_value(image.dtype)
-    with warnings.catch_warnings():
-        # Read-only arrays (decoded images) are fine: .float() copies before anything writes.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        tensor = torch.from_numpy(np.ascontiguousarray(image))
-    return tensor.permute(2, 0, 1).float().mul_(scale)
-
-
-def _mirror_pad(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Pads (C, h, w) to (C, size, size) by repeated mirroring (works for any pad width)."""
-    while x.shape[-2] < size or x.shape[-1] < size:
-        h, w = x.shape[-2:]
-        pad_h, pad_w = min(size - h, h - 1), min(size - w, w - 1)
-        if (h < size and pad_h == 0) or (w < size and pad_w == 0):
-            x = F.pad(x[None], (0, size - w, 0, size - h), mode="replicate")[0]
-            break
-        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode="reflect")[0]
-    return x
+    return _hwc_tensor(image).permute(2, 0, 1).float().mul_(scale)
 
 
 def prepare(image: np.ndarray, working_size: int) -> Canvas:
@@ -94,7 +80,8 @@ def prepare(image: np.ndarray, working_size: int) -> Canvas:
     scale = min(1.0, working_size / max(height, width))
     low_h, low_w = max(1, round(height * scale)), max(1, round(width * scale))
     low = _to_chw_float(image) if scale == 1.0 else _downscale(image, low_h, low_w)
-    return Canvas(_mirror_pad(low, working_size).contiguous(), height, width, low_h, low_w)
+    canvas = mirror_pad(low, working_size, working_size).contiguous()
+    return Canvas(canvas, height, width, low_h, low_w)
 
 
 def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
@@ -116,6 +103,7 @@ def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
 def _hwc_tensor(image: np.ndarray) -> torch.Tensor:
     """The (h, w, 3) array as a tensor, sharing its memory (nothing here writes to it)."""
     with warnings.catch_warnings():
+        # Read-only arrays (decoded images) are fine: nothing writes through the tensor.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(image))
 

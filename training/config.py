@@ -6,11 +6,16 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from model import GeneratorConfig
+from training.degrade import CameraSampler
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a training run does, saved inside its checkpoints."""
+    """Everything that decides what a training run does, saved inside its checkpoints.
+
+    Photos are read at the generator's working size, the size the service sees them at, so
+    there is no separate size to keep in step with it.
+    """
 
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     d_channels: int = 16
@@ -30,16 +35,13 @@ class TrainConfig:
     lambda_ev: float = 4.0
     adversarial: bool = True
     ema_decay: float = 0.999
-    # How overexposure is drawn (training.degrade.CameraSampler).
-    zero_ev_prob: float = 0.35
-    max_ev: float = 2.5
-    jpeg_prob: float = 0.75
+    # How overexposure is drawn: the only place its settings and their defaults live.
+    camera: CameraSampler = field(default_factory=CameraSampler)
     # Share of samples from real bracket pairs, when a bracket folder is given.
     bracket_prob: float = 0.2
     # Share of samples whose true EV is given to the model, as a client's `ev` would be; the
     # rest train the blind path, where the head's own estimate takes its place.
     ev_given_prob: float = 0.5
-    max_side: int = 512
     log_every: int = 25
     sample_every: int = 500
     save_every: int = 250
@@ -61,6 +63,5 @@ PRESETS: dict[str, TrainConfig] = {
         log_every=1,
         sample_every=2,
         save_every=2,
-        max_side=64,
     ),
 }

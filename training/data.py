@@ -45,10 +45,10 @@ class BracketPair:
 
 
 def load_brackets(
-    root: str | Path, csv_path: str | Path | None, max_side: int
+    root: str | Path, csv_path: str | Path | None, working_size: int
 ) -> list[BracketPair]:
-    """Pairs `root/input/NAME.*` and `root/target/NAME.*`; EVs from `csv_path` (columns `name`,
-    `ev`) where it lists the pair, else estimated from the frames."""
+    """Pairs `root/input/NAME.*` and `root/target/NAME.*`, read at `working_size`; EVs from
+    `csv_path` (columns `name`, `ev`) where it lists the pair, else estimated from the frames."""
     root = Path(root)
     evs: dict[str, float] = {}
     if csv_path is not None:
@@ -59,8 +59,8 @@ def load_brackets(
     for path in find_photos(root / "input"):
         if path.stem not in targets:
             continue
-        exposed = load_photo(path, max_side=max_side)
-        target = load_photo(targets[path.stem], max_side=max_side)
+        exposed = load_photo(path, max_side=working_size)
+        target = load_photo(targets[path.stem], max_side=working_size)
         if exposed is None or target is None or exposed.shape != target.shape:
             log.warning("skipping bracket pair %s", path.stem)
             continue
@@ -83,13 +83,13 @@ class ExposureDataset(Dataset[Sample]):
         *,
         brackets: Sequence[BracketPair] = (),
         bracket_prob: float = 0.0,
-        max_side: int = 512,
-        working_size: int = 512,
+        working_size: int,
         samples_per_epoch: int | None = None,
         seed: int = 0,
     ) -> None:
         paths = [p for d in photo_dirs for p in find_photos(d)]
-        loaded = [load_photo(p, max_side=max_side) for p in paths]
+        # Read at the working size: the size the service sees a photo at, and no larger.
+        loaded = [load_photo(p, max_side=working_size) for p in paths]
         self.photos = [p for p in loaded if p is not None]
         if not self.photos:
             raise ValueError(f"no readable photos in {', '.join(map(str, photo_dirs))}")

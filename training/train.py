@@ -10,6 +10,7 @@ is what the service loads.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -28,7 +29,6 @@ from PIL import Image
 from model.device import pick_device
 from training.config import PRESETS, TrainConfig
 from training.data import ExposureDataset, load_brackets
-from training.degrade import CameraSampler
 from training.losses import build_perceptual_loss
 from training.trainer import Batch, Trainer, forever
 
@@ -92,9 +92,11 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
-    for name in ("bracket_prob", "zero_ev_prob", "ev_given_prob"):
+    for name in ("bracket_prob", "ev_given_prob"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
+    if args.zero_ev_prob is not None:
+        changes["camera"] = dataclasses.replace(config.camera, zero_ev_prob=args.zero_ev_prob)
     if args.no_perceptual:
         changes["lambda_perceptual"] = 0.0
     if args.no_adversarial:
@@ -130,20 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(config.seed + rank)
     out_dir = Path(args.out)
 
-    sampler = CameraSampler(
-        zero_ev_prob=config.zero_ev_prob, max_ev=config.max_ev, jpeg_prob=config.jpeg_prob
-    )
+    working_size = config.generator.working_size
     brackets = (
-        load_brackets(args.brackets, args.brackets_csv, config.max_side) if args.brackets else []
+        load_brackets(args.brackets, args.brackets_csv, working_size) if args.brackets else []
     )
     dataset = ExposureDataset(
         args.data,
         config.crop,
-        sampler,
+        config.camera,
         brackets=brackets,
         bracket_prob=config.bracket_prob,
-        max_side=config.max_side,
-        working_size=config.generator.working_size,
+        working_size=working_size,
         samples_per_epoch=config.batch_size * 100,
         seed=config.seed + rank,
     )

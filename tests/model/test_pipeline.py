@@ -9,6 +9,7 @@ import torch
 
 import model.pipeline
 from model import Prediction, apply, correct_images, predict, prepare
+from model.layers import mirror_pad
 from tests.conftest import tiny_generator
 
 K = 32
@@ -98,3 +99,33 @@ def test_correct_images_keeps_sizes() -> None:
     images = [np.zeros((h, w, 3), np.uint8) for h, w in [(1, 1), (130, 70), (5, 300)]]
     out = correct_images(tiny_generator(), images, evs=[None, 0.5, 2.0], batch_size=2)
     assert [o.shape for o in out] == [i.shape for i in images]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_the_full_size_path_gives_the_generators_own_output(dtype: type) -> None:
+    """A photo of exactly the working size: prepare / predict / apply is the generator's
+    composed output, the same formula applied through the same padding."""
+    generator = tiny_generator()
+    rng = np.random.default_rng(3)
+    image = (rng.random((64, 64, 3)) * 1.3).clip(0.0, 1.0).astype(np.float32)
+    if dtype == np.uint8:
+        image = np.round(image * 255.0).astype(np.uint8)
+    canvas = prepare(image, 64)
+    (prediction,) = predict(generator, canvas.tensor[None])
+    with torch.no_grad():
+        own = generator(canvas.tensor[None])[0].permute(1, 2, 0).numpy()
+    result = apply(image, canvas, prediction)
+    if dtype == np.uint8:
+        assert np.array_equal(result, np.round(own * 255.0).astype(np.uint8))
+    else:
+        np.testing.assert_allclose(result, own, rtol=0, atol=1e-6)
+
+
+def test_mirror_padding_is_one_mirror_where_one_is_enough_and_repeats_beyond() -> None:
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    once = mirror_pad(x, 5, 6)
+    assert torch.equal(once, torch.nn.functional.pad(x, (0, 2, 0, 2), mode="reflect"))
+    assert torch.equal(mirror_pad(x[0], 5, 6), once[0])  # (C, H, W) as well
+    wide = mirror_pad(x, 3, 10)[0, 0, 0].tolist()
+    assert wide == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert torch.equal(mirror_pad(x[..., :1, :], 4, 4), x[..., :1, :].expand(1, 1, 4, 4))

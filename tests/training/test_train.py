@@ -54,7 +54,7 @@ def test_dataset_skips_broken_files_and_makes_camera_like_samples(
     photo_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sampler = CameraSampler(zero_ev_prob=0.0, jpeg_prob=0.0, downscale_prob=0.0)
-    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, max_side=64, working_size=64)
+    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, working_size=64)
     assert len(ds.photos) == 4
     assert "broken.jpg" in caplog.text
     for index in range(8):
@@ -70,7 +70,7 @@ def test_dataset_skips_broken_files_and_makes_camera_like_samples(
 
 def test_zero_ev_samples_are_left_as_they_were(photo_dir: Path) -> None:
     sampler = CameraSampler(zero_ev_prob=1.0, jpeg_prob=0.0, white_balance=0.0)
-    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, max_side=64, working_size=64)
+    ds = ExposureDataset([photo_dir], crop=32, sampler=sampler, working_size=64)
     y, x, ev, _ = ds[0]
     assert float(ev) == 0.0
     assert (y - x).abs().max() <= 1.5 / 255  # only the curve's round trip
@@ -105,7 +105,7 @@ def test_brackets_pair_by_name_with_evs_from_the_csv(tmp_path: Path) -> None:
     (tmp_path / "input" / "lonely.png").write_bytes((tmp_path / "input" / "a.png").read_bytes())
     csv_path = tmp_path / "pairs.csv"
     csv_path.write_text("name,ev\na,1.25\n")
-    pairs = load_brackets(tmp_path, csv_path, max_side=64)
+    pairs = load_brackets(tmp_path, csv_path, working_size=64)
     assert pairs[0].ev == 1.25  # from the CSV
     assert pairs[1].ev == pytest.approx(1.5, abs=0.1)  # estimated from the frames
     assert len(pairs) == 2
@@ -116,7 +116,10 @@ def test_data_mix_flags_reach_the_config() -> None:
     args = parse_args([*base, "--bracket-prob", "0.3", "--zero-ev-prob", "0.4"])
     config = build_config(args)
     assert args.data == ["d", "e"]
-    assert (config.bracket_prob, config.zero_ev_prob) == (0.3, 0.4)
+    assert (config.bracket_prob, config.camera.zero_ev_prob) == (0.3, 0.4)
+    # The other camera settings keep the one set of defaults.
+    assert config.camera == CameraSampler(zero_ev_prob=0.4)
+    assert PRESETS["default"].camera == CameraSampler()
 
 
 def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() -> None:
