@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from app.batch_cap import describe, measure_batch_cap
 from app.batching import collect_batch
 from app.metrics import Metrics
 from app.runtime import Runtime
@@ -68,6 +69,7 @@ class InferenceWorker:
         self._generator = generator
         self._metrics = metrics
         self._max_batch_size = max_batch_size
+        self.batch_cap = max_batch_size  # measured in warm-up: at most max_batch_size
         self._max_wait_s = max_wait_s
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self._stopping = threading.Event()
@@ -148,7 +150,7 @@ class InferenceWorker:
             self.ready.set()
         while True:
             batch = collect_batch(
-                self._queue, self._max_batch_size, self._max_wait_s, first_timeout=_IDLE_POLL_S
+                self._queue, self.batch_cap, self._max_wait_s, first_timeout=_IDLE_POLL_S
             )
             self._metrics.queue_depth.set(self._queue.qsize())
             if batch:
@@ -175,6 +177,9 @@ class InferenceWorker:
             size,
             time.perf_counter() - started,
         )
+        if batch > 1:  # where the full batch fits: batch only as far as it pays on this device
+            self.batch_cap, per_image = measure_batch_cap(self._forward, size, batch)
+            log.info("on %s: %s", self.device, describe(self.batch_cap, per_image))
 
     def _process(self, batch: list[Job]) -> None:
         # A request that gave up (deadline passed) cancelled its future: skip its work.

@@ -1,9 +1,13 @@
 """The same generator and pipeline served by LitServe with its own batching, for comparison.
 
     python bench/litserve_server.py --checkpoint CKPT --port PORT [--max-batch-size 8]
+        [--workers 2] [--threads 1]
 
-Decode, to_canvas, from_canvas and encode are the service's own functions, so the comparison
-is between the two serving layers (request handling, batching, process hops), not the models.
+Decode, the canvas (model.prepare), the forward pass (model.predict), the full-size apply
+(model.apply) and encode are the service's own functions, on the same checkpoint, with the
+worker's CPU setup (channels_last): the comparison is between the two serving layers (request
+handling, batching, process hops), not the models. --workers worker processes on the CPU,
+each with --threads torch threads.
 """
 
 import argparse
@@ -14,13 +18,14 @@ from typing import Any
 import litserve as ls
 import numpy as np
 import torch
+from cpu_model import as_canvases, load_cpu_generator
 from fastapi import Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.imaging import decode, encode
 from app.processing import finish_correction, make_canvas
-from model import Canvas, Generator, load_generator, predict
+from model import Canvas, Generator, predict
 
 MAX_PIXELS = 50_000_000
 
@@ -28,12 +33,14 @@ MAX_PIXELS = 50_000_000
 class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
     """decode -> canvas, batched forward pass, canvas -> full size -> JPEG."""
 
-    def __init__(self, checkpoint: str, **kwargs: Any) -> None:
+    def __init__(self, checkpoint: str, threads: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.checkpoint = checkpoint
+        self.threads = threads
 
     def setup(self, device: str) -> None:
-        self.generator: Generator = load_generator(self.checkpoint, torch.device("cpu"))[0].eval()
+        # Runs in each worker process: the threads are that worker's share of the cores.
+        self.generator: Generator = load_cpu_generator(self.checkpoint, self.threads)
         self.working_size = self.generator.config.working_size
 
     # LitServe reads this annotation (so no `from __future__ import annotations` here): a
@@ -48,7 +55,8 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
         return inputs
 
     def predict(self, items: list[Any]) -> list[Any]:
-        predictions = predict(self.generator, torch.stack([c.tensor for _, c, _ in items]))
+        canvases = as_canvases(torch.stack([c.tensor for _, c, _ in items]))
+        predictions = predict(self.generator, canvases)
         return [(*item, p) for item, p in zip(items, predictions, strict=True)]
 
     def unbatch(self, output: list[Any]) -> list[Any]:
@@ -66,14 +74,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-batch-size", type=int, default=8)
     parser.add_argument("--batch-timeout", type=float, default=0.01)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes on the CPU")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     args = parser.parse_args()
     api = ExposureAPI(
         args.checkpoint,
+        args.threads,
         max_batch_size=args.max_batch_size,
         batch_timeout=args.batch_timeout,
         api_path="/correct",
     )
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, timeout=120)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=args.workers, timeout=120)
     server.run(host="127.0.0.1", port=args.port, generate_client_file=False)
 
 

@@ -2,44 +2,57 @@
 
     python bench/serve_bench.py [--requests 32] [--rounds 2] [--concurrency 1,4,16,64]
 
-Starts each deployment as a subprocess on 127.0.0.1 (a free port, EXPOSURE_DEVICE=cpu),
-sends the same JPEG from an async httpx client at each concurrency (bounded in requests and
-seconds; the deployments take turns, round by round), and prints one markdown table. A
-script that prints numbers, not a timed test.
+Starts one deployment at a time as a subprocess on 127.0.0.1 (a free port, the CPU, the same
+checkpoint), warms it up with requests that are not counted, sends the same JPEG from an async
+httpx client at each concurrency (the same number of uploads for every deployment), stops it,
+and goes on to the next: no deployment runs while another is measured. Progress goes to
+stderr; stdout gets one markdown table, ordered by server, batching and concurrency. A script
+that prints numbers, not a timed test.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness
 import numpy as np
-from harness import (
-    Server,
-    batch_buckets,
-    batch_summary,
-    checkpoint_path,
-    drive,
-    exposure_server,
-    jpeg_bytes,
-    synthetic_photo,
-)
 
 HEADER = (
     "| deployment | conc. | requests | images/s | MP/s | p50 s | p95 s | p99 s "
     "| batch size (mean, counts) | peak RSS MiB |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 )
+# What a LitServe deployment gets by default: its best measured configuration on the 2-core
+# benchmark machine (docs/benchmarks.md), workers x torch threads, as many threads as ours.
+LITSERVE_DEFAULT = "2x1"
 
 
-def litserve_server(checkpoint: Path, max_batch_size: int, batch_timeout: float) -> Server:
+def litserve_server(checkpoint: Path, config: str, batch_timeout: float) -> harness.Server:
+    """LitServe with WORKERSxTHREADS: workers per device, torch threads in each worker."""
+    workers, threads = config.split("x")
     script = Path(__file__).resolve().parent / "litserve_server.py"
     args = [sys.executable, str(script), "--checkpoint", str(checkpoint), "--port", "{port}"]
-    args += ["--max-batch-size", str(max_batch_size), "--batch-timeout", str(batch_timeout)]
+    args += ["--max-batch-size", "8", "--batch-timeout", str(batch_timeout)]
+    args += ["--workers", workers, "--threads", threads]
     # LitServe spawns its workers, which import torch again: slow to start on 2 busy cores.
-    return Server(args, {}, "/health", start_timeout_s=600)
+    return harness.Server(args, {}, "/health", start_timeout_s=600)
+
+
+def exposure(checkpoint: Path, env: dict[str, str]) -> Callable[[], harness.Server]:
+    return lambda: harness.exposure_server(checkpoint, env)
+
+
+def litserve(checkpoint: Path, config: str, timeout: float) -> Callable[[], harness.Server]:
+    return lambda: litserve_server(checkpoint, config, timeout)
+
+
+def litserve_name(config: str) -> str:
+    workers, threads = config.split("x")
+    return f"LitServe, {workers} worker(s) x {threads} torch thread(s), batch 8"
 
 
 @dataclass
@@ -53,37 +66,21 @@ class Tally:
 
 
 def measure(
-    deployments: list[tuple[str, Server]], concurrency: int, body: bytes, args: argparse.Namespace
-) -> dict[str, tuple[Tally, str]]:
-    """Drives every deployment at one concurrency, round by round, taking turns.
-
-    Taking turns within each level spreads any drift of the machine's speed (other tenants,
-    thermal limits) evenly over the deployments, where running one deployment after another
-    would hand all of it to whichever ran during the slow minutes.
-    """
+    server: harness.Server, concurrency: int, body: bytes, args: argparse.Namespace
+) -> Tally:
+    """`--rounds` rounds of the same number of uploads at one concurrency."""
     requests = max(args.requests, 2 * concurrency)
-    tallies = {name: Tally() for name, _ in deployments}
-    before = {name: batch_buckets(server.url) for name, server in deployments if _ours(name)}
+    tally = Tally()
     for _ in range(args.rounds):
-        for name, server in deployments:
-            server.reset_peak()
-            result = drive(server.url + "/correct", body, concurrency, requests, args.max_seconds)
-            tally = tallies[name]
-            tally.latencies += result.latencies
-            tally.errors += result.errors
-            tally.wall_s += result.wall_s
-            tally.peak_rss = max(tally.peak_rss, server.peak_rss)
-    return {
-        name: (
-            tallies[name],
-            batch_summary(before[name], batch_buckets(server.url)) if _ours(name) else "n/a",
+        server.reset_peak()
+        result = harness.drive(
+            server.url + "/correct", body, concurrency, requests, args.max_seconds
         )
-        for name, server in deployments
-    }
-
-
-def _ours(name: str) -> bool:
-    return name.startswith("exposure")
+        tally.latencies += result.latencies
+        tally.errors += result.errors
+        tally.wall_s += result.wall_s
+        tally.peak_rss = max(tally.peak_rss, server.peak_rss)
+    return tally
 
 
 def row(name: str, concurrency: int, tally: Tally, batches: str, mp: float) -> str:
@@ -97,51 +94,73 @@ def row(name: str, concurrency: int, tally: Tally, batches: str, mp: float) -> s
     )
 
 
+def run_deployment(
+    name: str, server: harness.Server, levels: list[int], body: bytes, args: argparse.Namespace
+) -> list[str]:
+    """Starts one deployment, warms it up, measures every level, stops it; its table rows."""
+    ours = name.startswith("exposure")
+    rows = []
+    server.start(server.start_timeout_s)
+    try:
+        # Not counted: first requests pay for lazy imports, allocations and kernel choices.
+        warm = max(levels)
+        harness.drive(server.url + "/correct", body, warm, 2 * warm, args.max_seconds)
+        for concurrency in levels:
+            before = harness.batch_buckets(server.url) if ours else {}
+            tally = measure(server, concurrency, body, args)
+            after = harness.batch_buckets(server.url) if ours else {}
+            batches = harness.batch_summary(before, after) if ours else "n/a"
+            rows.append(row(name, concurrency, tally, batches, args.mp))
+            print(rows[-1], file=sys.stderr, flush=True)
+    finally:
+        server.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", help="default: the shipped one, else an untrained one")
     parser.add_argument(
         "--requests", type=int, default=32, help="per round and level (at least 2x conc.)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="turns each deployment takes")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per level")
     parser.add_argument("--concurrency", default="1,4,16,64")
-    parser.add_argument("--max-seconds", type=float, default=90.0, help="cap per round")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="cap per round")
     parser.add_argument("--size", default="776x517", help="photo WIDTHxHEIGHT (0.4 MP)")
     parser.add_argument("--only", default="on,off,litserve", help="deployments to run")
+    parser.add_argument(
+        "--litserve",
+        default=LITSERVE_DEFAULT,
+        help="LitServe configurations, WORKERSxTHREADS, comma-separated (e.g. 1x2,2x1)",
+    )
     parser.add_argument("--litserve-timeout", type=float, default=0.01, help="batch_timeout s")
     args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = sorted({int(c) for c in args.concurrency.split(",")})
     width, height = (int(v) for v in args.size.split("x"))
-    body = jpeg_bytes(synthetic_photo(width, height))
-    mp = width * height / 1e6
-    checkpoint = checkpoint_path(args.checkpoint)
+    body = harness.jpeg_bytes(harness.synthetic_photo(width, height))
+    args.mp = width * height / 1e6
+    checkpoint = harness.checkpoint_path(args.checkpoint)
     available = {
-        "on": ("exposure, batching on", exposure_server(checkpoint)),
-        "off": (
-            "exposure, batching off",
-            exposure_server(checkpoint, {"EXPOSURE_MAX_BATCH_SIZE": "1"}),
-        ),
-        "litserve": (
-            "LitServe, batch 8",
-            litserve_server(checkpoint, 8, args.litserve_timeout),
-        ),
+        "on": [("exposure, batching on", exposure(checkpoint, {}))],
+        "off": [("exposure, batching off", exposure(checkpoint, {"EXPOSURE_MAX_BATCH_SIZE": "1"}))],
+        "litserve": [
+            (litserve_name(c), litserve(checkpoint, c, args.litserve_timeout))
+            for c in args.litserve.split(",")
+        ],
     }
-    deployments = [available[key] for key in args.only.split(",")]
-    print(f"{width}x{height} JPEG ({mp:.2f} MP, {len(body)} bytes), checkpoint {checkpoint}")
-    print(f"{args.rounds} rounds per level, the deployments taking turns\n", flush=True)
-    rows: dict[str, list[str]] = {name: [] for name, _ in deployments}
-    try:
-        for _, server in deployments:
-            server.start(server.start_timeout_s)
-            drive(server.url + "/correct", body, 1, 3, 60)  # warm-up, not counted
-        for concurrency in levels:
-            for name, (tally, batches) in measure(deployments, concurrency, body, args).items():
-                rows[name].append(row(name, concurrency, tally, batches, mp))
-                print(rows[name][-1], flush=True)
-    finally:
-        for _, server in deployments:
-            server.stop()
-    print("\n" + HEADER + "\n" + "\n".join(r for name in rows for r in rows[name]))
+    # Fixed order whatever --only says: ours (batching on, off), then LitServe.
+    chosen = set(args.only.split(","))
+    deployments = [d for key in ("on", "off", "litserve") if key in chosen for d in available[key]]
+    print(
+        f"{width}x{height} JPEG ({args.mp:.2f} MP, {len(body)} bytes), checkpoint {checkpoint}, "
+        f"{args.rounds} rounds per level, one deployment at a time",
+        file=sys.stderr,
+        flush=True,
+    )
+    rows = [
+        r for name, make in deployments for r in run_deployment(name, make(), levels, body, args)
+    ]
+    print(HEADER + "\n" + "\n".join(rows))
 
 
 if __name__ == "__main__":
