@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from cpu_model import as_canvases, load_cpu_generator
 from harness import checkpoint_path
 
 from app.batch_cap import CLEARLY_BETTER, best_time, choose_batch_cap
-from model import predict
+from app.runtime import Runtime
+from model import load_generator
 
 
 def main() -> None:
@@ -27,12 +27,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per size (best)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     args = parser.parse_args()
-    generator = load_cpu_generator(checkpoint_path(args.checkpoint), args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runtime = Runtime(torch.device("cpu"))
+    generator = runtime.place(load_generator(checkpoint_path(args.checkpoint), runtime.device)[0])
     size = generator.config.working_size
 
     def seconds_for(n: int) -> float:
-        canvases = as_canvases(torch.zeros(n, 3, size, size))
-        return best_time(lambda: predict(generator, canvases), args.repeats)
+        canvases = torch.zeros(n, 3, size, size)
+        return best_time(lambda: runtime.predict(generator, canvases), args.repeats)
 
     cap, per_image = choose_batch_cap(seconds_for, args.max_batch)
     single = per_image[1]

@@ -62,9 +62,9 @@ def stage_breakdown(checkpoint: Any) -> list[str]:
     sys.path.insert(0, str(REPO_ROOT))
     import torch
 
-    from app.imaging import decode, encode
     from app.processing import finish_correction, make_canvas
     from model import load_generator, predict
+    from model.photo import decode, encode
 
     me = psutil.Process()
     peak = [0]

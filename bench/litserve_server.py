@@ -4,10 +4,10 @@
         [--workers 2] [--threads 1]
 
 Decode, the canvas (model.prepare), the forward pass (model.predict), the full-size apply
-(model.apply) and encode are the service's own functions, on the same checkpoint, with the
-worker's CPU setup (channels_last): the comparison is between the two serving layers (request
-handling, batching, process hops), not the models. --workers worker processes on the CPU,
-each with --threads torch threads.
+(model.apply) and encode are the service's own functions, on the same checkpoint, placed and
+run by the service's Runtime (channels_last on the CPU): the comparison is between the two
+serving layers (request handling, batching, process hops), not the models. --workers worker
+processes on the CPU, each with --threads torch threads.
 """
 
 import argparse
@@ -18,14 +18,14 @@ from typing import Any
 import litserve as ls
 import numpy as np
 import torch
-from cpu_model import as_canvases, load_cpu_generator
 from fastapi import Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.imaging import decode, encode
 from app.processing import finish_correction, make_canvas
-from model import Canvas, Generator, predict
+from app.runtime import Runtime
+from model import Canvas, Generator, load_generator
+from model.photo import decode, encode
 
 MAX_PIXELS = 50_000_000
 
@@ -40,7 +40,10 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
 
     def setup(self, device: str) -> None:
         # Runs in each worker process: the threads are that worker's share of the cores.
-        self.generator: Generator = load_cpu_generator(self.checkpoint, self.threads)
+        torch.set_num_threads(self.threads)
+        self.runtime = Runtime(torch.device("cpu"))
+        loaded = load_generator(self.checkpoint, self.runtime.device)[0]
+        self.generator: Generator = self.runtime.place(loaded)
         self.working_size = self.generator.config.working_size
 
     # LitServe reads this annotation (so no `from __future__ import annotations` here): a
@@ -55,8 +58,8 @@ class ExposureAPI(ls.LitAPI):  # type: ignore[misc]
         return inputs
 
     def predict(self, items: list[Any]) -> list[Any]:
-        canvases = as_canvases(torch.stack([c.tensor for _, c, _ in items]))
-        predictions = predict(self.generator, canvases)
+        canvases = torch.stack([c.tensor for _, c, _ in items])
+        predictions = self.runtime.predict(self.generator, canvases)
         return [(*item, p) for item, p in zip(items, predictions, strict=True)]
 
     def unbatch(self, output: list[Any]) -> list[Any]:

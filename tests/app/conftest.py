@@ -7,9 +7,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -24,6 +25,8 @@ from app.settings import Settings
 from model import Generator, save_generator
 from model.generator import GeneratorOutput
 from tests.conftest import TINY, tiny_generator
+
+T = TypeVar("T")
 
 # Upper bound on waits for a server or a condition; never reached when things work.
 PATIENCE_S = 30.0
@@ -54,6 +57,15 @@ class GatedGenerator(Generator):
         if bool((x.flatten(1).amin(dim=1) == 1.0).any()):
             raise RuntimeError("pure white input: this test generator fails on purpose")
         return super().predict(x, ev, thumb)
+
+    def start_held(self, pool: Executor, send: Callable[[], T]) -> Future[T]:
+        """Closes the gate, starts `send` in `pool` and returns once its image is in a forward
+        pass, so the worker stays busy until the test opens the gate."""
+        self.gate.clear()
+        self.entered.clear()
+        started = pool.submit(send)
+        wait_until(self.entered.is_set, "the first image is in a forward pass")
+        return started
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:

@@ -121,10 +121,7 @@ def test_a_client_that_leaves_has_its_queued_work_cancelled(checkpoint: Path) ->
     app, generator = gated_app(make_settings(checkpoint, max_batch_size=1))
     data = image_bytes(random_image(16, 16))
     with serve(app) as url, ThreadPoolExecutor(1) as pool:
-        generator.gate.clear()
-        generator.entered.clear()
-        first = pool.submit(post_image, url, data)
-        wait_until(generator.entered.is_set, "the first image is in a forward pass")
+        first = generator.start_held(pool, lambda: post_image(url, data))
         leaver = _raw_post(url, data)
         wait_until(
             lambda: metric_value(metrics_text(url), "exposure_queue_depth") == 1, "one queued"

@@ -86,10 +86,7 @@ def test_queue_full_is_503_with_retry_after(checkpoint: Path) -> None:
     app, generator = gated_app(make_settings(checkpoint, max_queue=1, max_batch_size=1))
     data = image_bytes(random_image(16, 16))
     with serve(app) as url, ThreadPoolExecutor(2) as pool:
-        generator.gate.clear()
-        generator.entered.clear()
-        running = pool.submit(post_image, url, data)
-        wait_until(generator.entered.is_set, "the first image is in a forward pass")
+        running = generator.start_held(pool, lambda: post_image(url, data))
         queued = pool.submit(post_image, url, data)
         wait_until(
             lambda: metric_value(metrics_text(url), "exposure_queue_depth") == 1, "queue is full"
@@ -110,10 +107,7 @@ def test_deadline_is_504_and_queued_work_is_dropped(checkpoint: Path) -> None:
     app, generator = gated_app(settings)
     data = image_bytes(random_image(16, 16))
     with serve(app) as url, ThreadPoolExecutor(2) as pool:
-        generator.gate.clear()
-        generator.entered.clear()
-        first = pool.submit(post_image, url, data)
-        wait_until(generator.entered.is_set, "the first image is in a forward pass")
+        first = generator.start_held(pool, lambda: post_image(url, data))
         second = pool.submit(post_image, url, data)  # waits in the queue behind it
         for response in (first.result(), second.result()):
             assert response.status_code == 504
