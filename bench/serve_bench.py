@@ -1,11 +1,12 @@
 """Serving throughput and latency: the service with batching on and off, and LitServe.
 
-    python bench/serve_bench.py [--requests 32] [--rounds 2] [--concurrency 1,4,16,64]
+    python bench/serve_bench.py [--requests 32] [--rounds 3] [--concurrency 1,4,16,64]
 
 Starts one deployment at a time as a subprocess on 127.0.0.1 (a free port, the CPU, the same
 checkpoint), warms it up with requests that are not counted, sends the same JPEG from an async
 httpx client at each concurrency (the same number of uploads for every deployment), stops it,
-and goes on to the next: no deployment runs while another is measured. Progress goes to
+and goes on to the next: no deployment runs while another is measured. Each round visits every
+deployment in turn, so slow drift in the machine's speed is shared among them. Progress goes to
 stderr; stdout gets one markdown table, ordered by server, batching and concurrency. A script
 that prints numbers, not a timed test.
 """
@@ -63,30 +64,14 @@ class Tally:
     errors: int = 0
     wall_s: float = 0.0
     peak_rss: int = 0
+    batches: dict[str, float] = field(default_factory=dict)  # batch-size histogram, summed
 
 
-def measure(
-    server: harness.Server, concurrency: int, body: bytes, args: argparse.Namespace
-) -> Tally:
-    """`--rounds` rounds of the same number of uploads at one concurrency."""
-    requests = max(args.requests, 2 * concurrency)
-    tally = Tally()
-    for _ in range(args.rounds):
-        server.reset_peak()
-        result = harness.drive(
-            server.url + "/correct", body, concurrency, requests, args.max_seconds
-        )
-        tally.latencies += result.latencies
-        tally.errors += result.errors
-        tally.wall_s += result.wall_s
-        tally.peak_rss = max(tally.peak_rss, server.peak_rss)
-    return tally
-
-
-def row(name: str, concurrency: int, tally: Tally, batches: str, mp: float) -> str:
+def row(name: str, concurrency: int, tally: Tally, ours: bool, mp: float) -> str:
     rate = len(tally.latencies) / tally.wall_s if tally.wall_s else 0.0
     pct = np.percentile(tally.latencies, [50, 95, 99]) if tally.latencies else [float("nan")] * 3
     failed = f" ({tally.errors} failed)" if tally.errors else ""
+    batches = harness.batch_summary({}, tally.batches) if ours else "n/a"
     return (
         f"| {name} | {concurrency} | {len(tally.latencies)}{failed} | {rate:.2f} "
         f"| {rate * mp:.2f} | {pct[0]:.3f} | {pct[1]:.3f} | {pct[2]:.3f} | {batches} "
@@ -94,27 +79,39 @@ def row(name: str, concurrency: int, tally: Tally, batches: str, mp: float) -> s
     )
 
 
-def run_deployment(
-    name: str, server: harness.Server, levels: list[int], body: bytes, args: argparse.Namespace
-) -> list[str]:
-    """Starts one deployment, warms it up, measures every level, stops it; its table rows."""
+def run_round(
+    name: str,
+    server: harness.Server,
+    body: bytes,
+    args: argparse.Namespace,
+    tallies: dict[int, Tally],
+) -> None:
+    """Starts one deployment, warms it up, sends one round at every level, stops it."""
     ours = name.startswith("exposure")
-    rows = []
     server.start(server.start_timeout_s)
     try:
         # Not counted: first requests pay for lazy imports, allocations and kernel choices.
-        warm = max(levels)
+        warm = max(tallies)
         harness.drive(server.url + "/correct", body, warm, 2 * warm, args.max_seconds)
-        for concurrency in levels:
+        for concurrency, tally in tallies.items():
             before = harness.batch_buckets(server.url) if ours else {}
-            tally = measure(server, concurrency, body, args)
-            after = harness.batch_buckets(server.url) if ours else {}
-            batches = harness.batch_summary(before, after) if ours else "n/a"
-            rows.append(row(name, concurrency, tally, batches, args.mp))
-            print(rows[-1], file=sys.stderr, flush=True)
+            server.reset_peak()
+            requests = max(args.requests, 2 * concurrency)
+            result = harness.drive(
+                server.url + "/correct", body, concurrency, requests, args.max_seconds
+            )
+            tally.latencies += result.latencies
+            tally.errors += result.errors
+            tally.wall_s += result.wall_s
+            tally.peak_rss = max(tally.peak_rss, server.peak_rss)
+            if ours:
+                after = harness.batch_buckets(server.url)
+                for key, value in after.items():
+                    tally.batches[key] = tally.batches.get(key, 0.0) + value - before.get(key, 0.0)
+            rate = len(result.latencies) / result.wall_s if result.wall_s else 0.0
+            print(f"{name}, c={concurrency}: {rate:.2f} images/s", file=sys.stderr, flush=True)
     finally:
         server.stop()
-    return rows
 
 
 def main() -> None:
@@ -123,7 +120,9 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=32, help="per round and level (at least 2x conc.)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds per level")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds (each visits every deployment)"
+    )
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="cap per round")
     parser.add_argument("--size", default="776x517", help="photo WIDTHxHEIGHT (0.4 MP)")
@@ -157,8 +156,17 @@ def main() -> None:
         file=sys.stderr,
         flush=True,
     )
+    # Rounds outermost: every deployment is measured once per round, so the machine's drift
+    # over the run falls on all of them alike instead of on whichever ran last.
+    tallies = {name: {c: Tally() for c in levels} for name, _ in deployments}
+    for number in range(args.rounds):
+        print(f"round {number + 1} of {args.rounds}", file=sys.stderr, flush=True)
+        for name, make in deployments:
+            run_round(name, make(), body, args, tallies[name])
     rows = [
-        r for name, make in deployments for r in run_deployment(name, make(), levels, body, args)
+        row(name, c, tally, name.startswith("exposure"), args.mp)
+        for name, _ in deployments
+        for c, tally in tallies[name].items()
     ]
     print(HEADER + "\n" + "\n".join(rows))
 
