@@ -20,7 +20,7 @@ from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
 from app.routes import router
-from app.runtime import Runtime
+from app.runtime import Runtime, plan_lanes
 from app.security import DEMO_PATHS, PROBE_PATHS, ApiKeyMiddleware
 from app.settings import Settings, get_settings
 from app.state import ServiceState
@@ -76,6 +76,13 @@ def create_app(
         generator = await run_in_threadpool(
             lambda: runtime.place(load_model(settings, runtime.device))
         )
+        lanes = plan_lanes(runtime.device, settings.inference_threads)
+        log.info(
+            "%d inference lane(s) on %s, %s torch thread(s) each",
+            lanes.count,
+            runtime.device,
+            lanes.torch_threads or "torch's default",
+        )
         worker = InferenceWorker(
             generator,
             runtime,
@@ -83,6 +90,8 @@ def create_app(
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue=settings.max_queue,
+            lanes=lanes.count,
+            torch_threads=lanes.torch_threads,
         )
         # Warm-up runs on the worker thread: the server answers /readyz 503 meanwhile.
         worker.start()

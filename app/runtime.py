@@ -22,6 +22,29 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
+# Auto lanes on the CPU stop here: each holds its own activations (about 0.2 GB at 512 px).
+MAX_AUTO_CPU_LANES = 8
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """How many forward passes run at once, and torch's intra-op threads in each (0: its own)."""
+
+    count: int
+    torch_threads: int
+
+
+def plan_lanes(device: torch.device, requested: int = 0, cores: int | None = None) -> Lanes:
+    """One lane on CUDA unless asked; on the CPU one per core (`requested` 0) or `requested`,
+    torch's threads shared among them: a single-image forward pass gains little from a second
+    thread, a second image on that core gains nearly twice (docs/benchmarks.md)."""
+    if device.type == "cuda":
+        return Lanes(requested or 1, 0)
+    cores = cores or torch.get_num_threads()
+    count = requested or min(cores, MAX_AUTO_CPU_LANES)
+    return Lanes(count, max(1, cores // count))
+
+
 @dataclass(frozen=True)
 class Runtime:
     """A device and a precision (`auto`, `fp32`, `bf16`: EXPOSURE_PRECISION)."""

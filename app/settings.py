@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         "auto", description="autocast dtype on CUDA (auto = fp16); CPU always runs fp32"
     )
     max_batch_size: int = Field(8, ge=1, le=256, description="images per forward pass")
+    inference_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="forward passes at once; 0: one on CUDA, one per core on the CPU (up to 8)",
+    )
     max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="batch gathering window")
     max_queue: int = Field(64, ge=1, le=100_000, description="queued images before 503")
     max_upload_mb: float = Field(50.0, gt=0, le=10_000, description="request body limit")

@@ -1,4 +1,11 @@
-"""The inference worker: one thread that owns the generator and runs batched forward passes."""
+"""The inference worker: threads (lanes) that share one generator and run batched forward passes.
+
+One lane on a GPU, where a batch is the way to use the device. On a CPU a batch of N is rarely
+cheaper per image than N single passes, while N passes side by side, each on a core of its own,
+are: a forward pass on one thread scales poorly to more (measured on 2 cores: one lane with 2
+torch threads 7-8 images/s, two lanes with one thread each 13 images/s). The lanes take jobs
+from one queue, so a request waits for whichever lane frees first.
+"""
 
 from __future__ import annotations
 
@@ -59,8 +66,11 @@ class InferenceWorker:
         max_batch_size: int,
         max_wait_s: float,
         max_queue: int,
+        lanes: int = 1,
+        torch_threads: int = 0,
     ) -> None:
-        """`generator` already placed by `runtime` (Runtime.place)."""
+        """`generator` already placed by `runtime` (Runtime.place); `lanes` threads run forward
+        passes at once, each with `torch_threads` intra-op threads (0: torch's own count)."""
         self.working_size = generator.config.working_size
         self.device = runtime.device
         self.ready = threading.Event()
@@ -72,29 +82,47 @@ class InferenceWorker:
         self.batch_cap = max_batch_size  # measured in warm-up: at most max_batch_size
         self._max_wait_s = max_wait_s
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
+        self._torch_threads = torch_threads
         self._stopping = threading.Event()
         # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
         self._submit_lock = threading.Lock()
-        # The jobs of the forward pass under way, failed by whoever sees the thread die.
-        self._in_flight: list[Job] = []
-        self._thread = self._new_thread()
+        # Set once lane 0 has measured the batch cap: the other lanes wait for it, so that the
+        # measurement has the cores to itself.
+        self._cap_measured = threading.Event()
+        self._warm_lock = threading.Lock()
+        self._warm: set[int] = set()  # lanes warmed up; ready once all are
+        # Each lane's forward pass under way, failed by whoever sees its thread die.
+        self._in_flight: dict[int, list[Job]] = {}
+        self._threads = [self._new_thread(lane) for lane in range(lanes)]
 
-    def _new_thread(self) -> threading.Thread:
-        return threading.Thread(target=self._run, name="inference-worker", daemon=True)
+    @property
+    def lanes(self) -> int:
+        """Forward passes that can run at once."""
+        return len(self._threads)
+
+    def _new_thread(self, lane: int) -> threading.Thread:
+        return threading.Thread(
+            target=self._run, args=(lane,), name=f"inference-worker-{lane}", daemon=True
+        )
 
     def start(self) -> None:
-        """Starts the thread: warm-up first, then serving."""
-        self._thread.start()
+        """Starts the lanes: warm-up first, then serving."""
+        for thread in self._threads:
+            thread.start()
 
     def restart(self) -> None:
-        """Starts a fresh thread on the same queue after the last one died (warm-up again)."""
-        if self._thread.is_alive() or self._stopping.is_set():
+        """Starts a fresh thread on the same queue for each lane whose thread died (each warms
+        up again)."""
+        if self._stopping.is_set():
             return
-        self._fail_in_flight()
-        self._metrics.worker_restarts.inc()
-        log.warning("restarting the inference worker")
-        self._thread = self._new_thread()
-        self._thread.start()
+        for lane, thread in enumerate(self._threads):
+            if thread.is_alive():
+                continue
+            self._fail_in_flight(lane)
+            self._metrics.worker_restarts.inc()
+            log.warning("restarting inference lane %d", lane)
+            self._threads[lane] = self._new_thread(lane)
+            self._threads[lane].start()
 
     def submit(
         self, canvas: torch.Tensor, ev: float | None = None, request_id: str = "-"
@@ -116,51 +144,74 @@ class InferenceWorker:
         """Takes no new work, finishes what is queued, then ends the thread."""
         with self._submit_lock:
             self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     @property
     def alive(self) -> bool:
-        """Whether the worker thread runs (a dead one is restarted by the supervisor)."""
-        return self._thread.is_alive()
+        """Whether every lane's thread runs (a dead one is restarted by the supervisor)."""
+        return all(thread.is_alive() for thread in self._threads)
 
-    def _run(self) -> None:
+    def _run(self, lane: int) -> None:
         try:
-            self._serve()
+            self._serve(lane)
         except BaseException:  # whatever ends the thread: record it and fail its jobs
-            log.critical("the inference worker died; /readyz is 503 until restarted", exc_info=True)
-            self._fail_in_flight()
+            log.critical(
+                "inference lane %d died; /readyz is 503 until restarted", lane, exc_info=True
+            )
+            self._fail_in_flight(lane)
         finally:
-            self.ready.clear()
+            with self._warm_lock:
+                self._warm.discard(lane)
+                self.ready.clear()
 
-    def _fail_in_flight(self) -> None:
-        jobs, self._in_flight = self._in_flight, []
-        for job in jobs:
+    def _fail_in_flight(self, lane: int) -> None:
+        for job in self._in_flight.pop(lane, []):
             if not job.future.done():
                 job.future.set_exception(WorkerDied("the inference worker died"))
 
-    def _serve(self) -> None:
-        self.warm_up_error = None
+    def _serve(self, lane: int) -> None:
+        if self._torch_threads:  # per thread: each lane sets its own
+            torch.set_num_threads(self._torch_threads)
         try:
-            self._warm_up()
+            self._warm_up(lane)
         except Exception as exc:  # still serve: smaller batches may work where warm-up did not
             log.exception("warm-up failed; /readyz stays 503")
             self.warm_up_error = f"{type(exc).__name__}: {exc}"
         else:
-            self.ready.set()
+            with self._warm_lock:
+                self._warm.add(lane)
+                if len(self._warm) == self.lanes:
+                    self.warm_up_error = None
+                    self.ready.set()
         while True:
             batch = collect_batch(
                 self._queue, self.batch_cap, self._max_wait_s, first_timeout=_IDLE_POLL_S
             )
             self._metrics.queue_depth.set(self._queue.qsize())
             if batch:
-                self._process(batch)
+                self._process(lane, batch)
             elif self._stopping.is_set() and self._queue.empty():
                 break
-        log.info("inference worker stopped")
+        log.info("inference lane %d stopped", lane)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, lane: int) -> None:
         size = self.working_size
+        if lane != 0 or self._cap_measured.is_set():
+            # A restarted lane, or one that waited for lane 0's measurement: one small pass.
+            while not self._cap_measured.wait(_IDLE_POLL_S):
+                if self._stopping.is_set():
+                    return
+            self._forward(torch.zeros(1, 3, size, size))
+            return
+        try:
+            self._measure(size)
+        finally:
+            self._cap_measured.set()
+
+    def _measure(self, size: int) -> None:
         started = time.perf_counter()
         batch = self._max_batch_size
         try:
@@ -181,7 +232,7 @@ class InferenceWorker:
             self.batch_cap, per_image = measure_batch_cap(self._forward, size, batch)
             log.info("on %s: %s", self.device, describe(self.batch_cap, per_image))
 
-    def _process(self, batch: list[Job]) -> None:
+    def _process(self, lane: int, batch: list[Job]) -> None:
         # A request that gave up (deadline passed) cancelled its future: skip its work.
         jobs = [job for job in batch if job.future.set_running_or_notify_cancel()]
         if not jobs:
@@ -189,9 +240,9 @@ class InferenceWorker:
         now = time.monotonic()
         for job in jobs:
             self._metrics.queue_wait.observe(now - job.enqueued_at)
-        self._in_flight = jobs
+        self._in_flight[lane] = jobs
         self._compute(jobs)
-        self._in_flight = []
+        self._in_flight.pop(lane, None)
 
     def _compute(self, jobs: list[Job]) -> None:
         """One forward pass over `jobs`; out of device memory, the halves are tried apart."""
