@@ -126,7 +126,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="cap per round")
     parser.add_argument("--size", default="776x517", help="photo WIDTHxHEIGHT (0.4 MP)")
-    parser.add_argument("--only", default="on,off,litserve", help="deployments to run")
+    parser.add_argument(
+        "--only", default="on,off,litserve", help="deployments to run (also: one-lane)"
+    )
     parser.add_argument(
         "--litserve",
         default=LITSERVE_DEFAULT,
@@ -142,14 +144,21 @@ def main() -> None:
     available = {
         "on": [("exposure, batching on", exposure(checkpoint, {}))],
         "off": [("exposure, batching off", exposure(checkpoint, {"EXPOSURE_MAX_BATCH_SIZE": "1"}))],
+        # One forward pass at a time with all of torch's threads: what the lanes gain.
+        "one-lane": [
+            (
+                "exposure, batching on, 1 lane",
+                exposure(checkpoint, {"EXPOSURE_INFERENCE_THREADS": "1"}),
+            )
+        ],
         "litserve": [
             (litserve_name(c), litserve(checkpoint, c, args.litserve_timeout))
             for c in args.litserve.split(",")
         ],
     }
-    # Fixed order whatever --only says: ours (batching on, off), then LitServe.
+    # Fixed order whatever --only says: ours (batching on, off, one lane), then LitServe.
     chosen = set(args.only.split(","))
-    deployments = [d for key in ("on", "off", "litserve") if key in chosen for d in available[key]]
+    deployments = [d for key in available if key in chosen for d in available[key]]
     print(
         f"{width}x{height} JPEG ({args.mp:.2f} MP, {len(body)} bytes), checkpoint {checkpoint}, "
         f"{args.rounds} rounds per level, one deployment at a time",
