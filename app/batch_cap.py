@@ -8,11 +8,14 @@ batches only as far as that pays; EXPOSURE_MAX_BATCH_SIZE stays the upper bound.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 
 import torch
+
+log = logging.getLogger(__name__)
 
 # A batch must cost at most this share of batch 1's time per image to be worth its waiting.
 CLEARLY_BETTER = 0.85
@@ -77,3 +80,26 @@ def describe(cap: int, per_image: dict[int, float]) -> str:
     """One log line's worth: the cap and the ms per image at each size."""
     times = ", ".join(f"{n}: {t * 1000:.1f}" for n, t in per_image.items())
     return f"batch cap {cap} (ms per image by batch size: {times})"
+
+
+def warm_up(
+    forward: Callable[[torch.Tensor], object], working_size: int, max_batch_size: int, where: str
+) -> int:
+    """One pass at the full batch (at 1 if that runs out of device memory), then, where the full
+    batch fits, the measured cap: batch only as far as it pays on this device. Returns the cap."""
+    started = time.perf_counter()
+    batch = max_batch_size
+    try:
+        forward(torch.zeros(batch, 3, working_size, working_size))
+    except torch.cuda.OutOfMemoryError:
+        # Full batches will be split in halves when they run out of memory: serve anyway.
+        log.warning("out of device memory on a warm-up batch of %d; warming up with 1", batch)
+        batch = 1
+        forward(torch.zeros(batch, 3, working_size, working_size))
+    elapsed = time.perf_counter() - started
+    log.info("warmed up on %s: batch %d at %dpx in %.2fs", where, batch, working_size, elapsed)
+    if batch == 1:
+        return max_batch_size
+    cap, per_image = measure_batch_cap(forward, working_size, batch)
+    log.info("on %s: %s", where, describe(cap, per_image))
+    return cap

@@ -6,7 +6,9 @@ a photo corrected by either goes through the same arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +30,8 @@ MAX_AUTO_CPU_LANES = 8
 
 @dataclass(frozen=True)
 class Lanes:
-    """How many forward passes run at once, and torch's intra-op threads in each (0: its own)."""
+    """How many forward passes may run at once, and the torch intra-op threads they share
+    (0: leave torch's own setting, as on CUDA)."""
 
     count: int
     torch_threads: int
@@ -36,13 +39,38 @@ class Lanes:
 
 def plan_lanes(device: torch.device, requested: int = 0, cores: int | None = None) -> Lanes:
     """One lane on CUDA unless asked; on the CPU one per core (`requested` 0) or `requested`,
-    torch's threads shared among them: a single-image forward pass gains little from a second
-    thread, a second image on that core gains nearly twice (docs/benchmarks.md)."""
+    sharing torch's threads: a lone pass gets them all, passes side by side split them (a
+    single-image pass gains little from a second thread, a second image on that core nearly
+    doubles throughput: docs/benchmarks.md)."""
     if device.type == "cuda":
         return Lanes(requested or 1, 0)
     cores = cores or torch.get_num_threads()
-    count = requested or min(cores, MAX_AUTO_CPU_LANES)
-    return Lanes(count, max(1, cores // count))
+    return Lanes(requested or min(cores, MAX_AUTO_CPU_LANES), cores)
+
+
+class ThreadShare:
+    """Torch's intra-op threads shared by the lanes in a forward pass at once: a lone pass takes
+    them all for its latency, passes side by side split them for throughput."""
+
+    def __init__(self, threads: int) -> None:
+        """`threads` 0: leave torch's setting alone (CUDA)."""
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._busy = 0
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        """Sets the calling thread's share (OpenMP's setting is per thread) for one pass."""
+        with self._lock:
+            self._busy += 1
+            share = max(1, self._threads // self._busy)
+        try:
+            if self._threads:
+                torch.set_num_threads(share)
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
 
 
 @dataclass(frozen=True)

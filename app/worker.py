@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from app.batch_cap import describe, measure_batch_cap
+from app.batch_cap import warm_up
 from app.batching import collect_batch
 from app.metrics import Metrics
-from app.runtime import Runtime
+from app.runtime import Runtime, ThreadShare
 from model import Generator, Prediction
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class InferenceWorker:
         torch_threads: int = 0,
     ) -> None:
         """`generator` already placed by `runtime` (Runtime.place); `lanes` threads run forward
-        passes at once, each with `torch_threads` intra-op threads (0: torch's own count)."""
+        passes at once, sharing `torch_threads` intra-op threads (0: torch's own count)."""
         self.working_size = generator.config.working_size
         self.device = runtime.device
         self.ready = threading.Event()
@@ -83,6 +83,7 @@ class InferenceWorker:
         self._max_wait_s = max_wait_s
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self._torch_threads = torch_threads
+        self._threads_share = ThreadShare(torch_threads)
         self._stopping = threading.Event()
         # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
         self._submit_lock = threading.Lock()
@@ -173,7 +174,7 @@ class InferenceWorker:
                 job.future.set_exception(WorkerDied("the inference worker died"))
 
     def _serve(self, lane: int) -> None:
-        if self._torch_threads:  # per thread: each lane sets its own
+        if self._torch_threads:  # the warm-up's passes, lane 0's measurement alone among them
             torch.set_num_threads(self._torch_threads)
         try:
             self._warm_up(lane)
@@ -207,30 +208,9 @@ class InferenceWorker:
             self._forward(torch.zeros(1, 3, size, size))
             return
         try:
-            self._measure(size)
+            self.batch_cap = warm_up(self._forward, size, self._max_batch_size, str(self.device))
         finally:
             self._cap_measured.set()
-
-    def _measure(self, size: int) -> None:
-        started = time.perf_counter()
-        batch = self._max_batch_size
-        try:
-            self._forward(torch.zeros(batch, 3, size, size))
-        except torch.cuda.OutOfMemoryError:
-            # Full batches will be split in halves when they run out of memory: serve anyway.
-            log.warning("out of device memory on a warm-up batch of %d; warming up with 1", batch)
-            batch = 1
-            self._forward(torch.zeros(batch, 3, size, size))
-        log.info(
-            "warmed up on %s: batch %d at %dpx in %.2fs",
-            self.device,
-            batch,
-            size,
-            time.perf_counter() - started,
-        )
-        if batch > 1:  # where the full batch fits: batch only as far as it pays on this device
-            self.batch_cap, per_image = measure_batch_cap(self._forward, size, batch)
-            log.info("on %s: %s", self.device, describe(self.batch_cap, per_image))
 
     def _process(self, lane: int, batch: list[Job]) -> None:
         # A request that gave up (deadline passed) cancelled its future: skip its work.
@@ -241,7 +221,8 @@ class InferenceWorker:
         for job in jobs:
             self._metrics.queue_wait.observe(now - job.enqueued_at)
         self._in_flight[lane] = jobs
-        self._compute(jobs)
+        with self._threads_share.taken():
+            self._compute(jobs)
         self._in_flight.pop(lane, None)
 
     def _compute(self, jobs: list[Job]) -> None:
