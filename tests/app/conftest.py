@@ -21,7 +21,10 @@ from fastapi import FastAPI
 from PIL import Image
 
 from app.main import create_app
+from app.metrics import Metrics
+from app.runtime import Runtime
 from app.settings import Settings
+from app.worker import InferenceWorker
 from model import Generator, save_generator
 from model.generator import GeneratorOutput
 from tests.conftest import TINY, tiny_generator
@@ -72,6 +75,22 @@ class GatedGenerator(Generator):
         started = pool.submit(send)
         wait_until(self.entered.is_set, "the first image is in a forward pass")
         return started
+
+
+def cpu_worker(
+    generator: Generator, *, max_batch_size: int, lanes: int = 1, torch_threads: int = 0
+) -> InferenceWorker:
+    """An inference worker on the CPU around `generator`, not started; no batch wait."""
+    return InferenceWorker(
+        generator,
+        Runtime(torch.device("cpu")),
+        Metrics(),
+        max_batch_size=max_batch_size,
+        max_wait_s=0.0,
+        max_queue=8,
+        lanes=lanes,
+        torch_threads=torch_threads,
+    )
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:

@@ -6,11 +6,9 @@ import threading
 
 import torch
 
-from app.metrics import Metrics
-from app.runtime import Lanes, Runtime, plan_lanes
-from app.worker import InferenceWorker
+from app.runtime import Lanes, plan_lanes
 from model.generator import GeneratorOutput
-from tests.app.conftest import PATIENCE_S, GatedGenerator, wait_until
+from tests.app.conftest import PATIENCE_S, GatedGenerator, cpu_worker, wait_until
 
 
 class MeetingGenerator(GatedGenerator):
@@ -31,19 +29,6 @@ class MeetingGenerator(GatedGenerator):
         return super().predict(x, ev, thumb)
 
 
-def worker_for(generator: GatedGenerator, lanes: int, torch_threads: int) -> InferenceWorker:
-    return InferenceWorker(
-        generator,
-        Runtime(torch.device("cpu")),
-        Metrics(),
-        max_batch_size=1,
-        max_wait_s=0.0,
-        max_queue=8,
-        lanes=lanes,
-        torch_threads=torch_threads,
-    )
-
-
 def test_cpu_gets_one_lane_per_core_and_cuda_one_lane() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert plan_lanes(cpu, cores=2) == Lanes(2, 2)
@@ -56,7 +41,7 @@ def test_cpu_gets_one_lane_per_core_and_cuda_one_lane() -> None:
 
 def test_two_lanes_run_two_forward_passes_at_once_sharing_the_torch_threads() -> None:
     generator = MeetingGenerator(parties=2)
-    worker = worker_for(generator, lanes=2, torch_threads=4)
+    worker = cpu_worker(generator, max_batch_size=1, lanes=2, torch_threads=4)
     worker.start()
     wait_until(worker.ready.is_set, "both lanes warmed up")
     # With one lane the second image would wait for the first, which waits for the second.
@@ -75,7 +60,7 @@ def test_two_lanes_run_two_forward_passes_at_once_sharing_the_torch_threads() ->
 def test_one_lane_runs_one_forward_pass_at_a_time() -> None:
     generator = MeetingGenerator(parties=2)
     generator.meeting = threading.Barrier(2, timeout=1.0)  # the control: it must break
-    worker = worker_for(generator, lanes=1, torch_threads=0)
+    worker = cpu_worker(generator, max_batch_size=1)
     worker.start()
     wait_until(worker.ready.is_set, "warmed up")
     futures = [worker.submit(torch.rand(3, 32, 32)) for _ in range(2)]
@@ -104,7 +89,7 @@ class DyingGenerator(GatedGenerator):
 
 def test_a_dead_lane_is_restarted_alone_while_the_other_goes_on() -> None:
     generator = DyingGenerator()
-    worker = worker_for(generator, lanes=2, torch_threads=1)
+    worker = cpu_worker(generator, max_batch_size=1, lanes=2, torch_threads=1)
     worker.start()
     wait_until(worker.ready.is_set, "both lanes warmed up")
     lanes_before = list(worker._threads)

@@ -14,11 +14,9 @@ import torch
 from PIL import Image
 
 from app.main import create_app
-from app.metrics import Metrics
-from app.runtime import Runtime
-from app.worker import InferenceWorker
 from tests.app.conftest import (
     GatedGenerator,
+    cpu_worker,
     gated_app,
     http,
     image_bytes,
@@ -177,14 +175,7 @@ def test_drain_finishes_in_flight_requests_and_readyz_turns_503(checkpoint: Path
 
 def test_worker_drains_its_queue_on_stop() -> None:
     generator = GatedGenerator()
-    worker = InferenceWorker(
-        generator,
-        Runtime(torch.device("cpu")),
-        Metrics(),
-        max_batch_size=2,
-        max_wait_s=0,
-        max_queue=8,
-    )
+    worker = cpu_worker(generator, max_batch_size=2)
     worker.start()
     wait_until(worker.ready.is_set, "warm-up done")
     generator.gate.clear()
