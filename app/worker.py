@@ -209,6 +209,7 @@ class InferenceWorker:
             return
         try:
             self.batch_cap = warm_up(self._forward, size, self._max_batch_size, str(self.device))
+            self._runtime.free_memory()
         finally:
             self._cap_measured.set()
 
