@@ -9,6 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+import torch
+
 T = TypeVar("T")
 
 
@@ -26,6 +28,13 @@ def default_size(model_on_cpu: bool) -> int:
     """
     cores = os.cpu_count() or 1
     return max(1, cores - 1) if model_on_cpu else cores
+
+
+def _one_torch_thread() -> None:
+    # A pool thread's array work runs on one core: jobs are parallel across requests already,
+    # and each OpenMP team beyond the cores throttles every team's spin-wait, so that all of
+    # them wake by futex on each parallel region (measured 25 -> 130-180 us per region).
+    torch.set_num_threads(1)
 
 
 def _unless_late(fn: Callable[..., T], args: tuple[object, ...], deadline: float | None) -> T:
@@ -56,7 +65,9 @@ class CpuPool:
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlinePassed
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="cpu-pool")
+            self._executor = ThreadPoolExecutor(
+                self.size, thread_name_prefix="cpu-pool", initializer=_one_torch_thread
+            )
         return self._executor.submit(_unless_late, fn, args, deadline)
 
     async def run(self, fn: Callable[..., T], *args: object, deadline: float | None = None) -> T:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +41,7 @@ MAX_AUTO_CPU_LANES = 8
 
 @dataclass(frozen=True)
 class Lanes:
-    """How many forward passes may run at once, and the torch intra-op threads they share
+    """How many forward passes may run at once, and torch's intra-op threads in each
     (0: leave torch's own setting, as on CUDA)."""
 
     count: int
@@ -52,38 +50,15 @@ class Lanes:
 
 def plan_lanes(device: torch.device, requested: int = 0, cores: int | None = None) -> Lanes:
     """One lane on CUDA unless asked; on the CPU one per core (`requested` 0) or `requested`,
-    sharing torch's threads: a lone pass gets them all, passes side by side split them (a
-    single-image pass gains little from a second thread, a second image on that core nearly
-    doubles throughput: docs/benchmarks.md)."""
+    torch's threads divided among them. A single-image pass gains little from a second thread
+    when other threads run OpenMP too (each team beyond the cores throttles every team's
+    spin-wait, so that all of them wake by futex on each parallel region), while a second
+    image on that core nearly doubles throughput (docs/benchmarks.md)."""
     if device.type == "cuda":
         return Lanes(requested or 1, 0)
     cores = cores or torch.get_num_threads()
-    return Lanes(requested or min(cores, MAX_AUTO_CPU_LANES), cores)
-
-
-class ThreadShare:
-    """Torch's intra-op threads shared by the lanes in a forward pass at once: a lone pass takes
-    them all for its latency, passes side by side split them for throughput."""
-
-    def __init__(self, threads: int) -> None:
-        """`threads` 0: leave torch's setting alone (CUDA)."""
-        self._threads = threads
-        self._lock = threading.Lock()
-        self._busy = 0
-
-    @contextmanager
-    def taken(self) -> Iterator[None]:
-        """Sets the calling thread's share (OpenMP's setting is per thread) for one pass."""
-        with self._lock:
-            self._busy += 1
-            share = max(1, self._threads // self._busy)
-        try:
-            if self._threads:
-                torch.set_num_threads(share)
-            yield
-        finally:
-            with self._lock:
-                self._busy -= 1
+    count = requested or min(cores, MAX_AUTO_CPU_LANES)
+    return Lanes(count, max(1, cores // count))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 from app.batch_cap import warm_up
 from app.batching import collect_batch
 from app.metrics import Metrics
-from app.runtime import Runtime, ThreadShare
+from app.runtime import Runtime
 from model import Generator, Prediction
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class InferenceWorker:
         torch_threads: int = 0,
     ) -> None:
         """`generator` already placed by `runtime` (Runtime.place); `lanes` threads run forward
-        passes at once, sharing `torch_threads` intra-op threads (0: torch's own count)."""
+        passes at once, each with `torch_threads` intra-op threads (0: torch's own count)."""
         self.working_size = generator.config.working_size
         self.device = runtime.device
         self.ready = threading.Event()
@@ -83,7 +83,6 @@ class InferenceWorker:
         self._max_wait_s = max_wait_s
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self._torch_threads = torch_threads
-        self._threads_share = ThreadShare(torch_threads)
         self._stopping = threading.Event()
         # Held while checking the stop flag and enqueueing, so nothing lands after the drain.
         self._submit_lock = threading.Lock()
@@ -174,7 +173,7 @@ class InferenceWorker:
                 job.future.set_exception(WorkerDied("the inference worker died"))
 
     def _serve(self, lane: int) -> None:
-        if self._torch_threads:  # the warm-up's passes, lane 0's measurement alone among them
+        if self._torch_threads:  # OpenMP's setting is per thread: each lane sets its own
             torch.set_num_threads(self._torch_threads)
         try:
             self._warm_up(lane)
@@ -222,8 +221,7 @@ class InferenceWorker:
         for job in jobs:
             self._metrics.queue_wait.observe(now - job.enqueued_at)
         self._in_flight[lane] = jobs
-        with self._threads_share.taken():
-            self._compute(jobs)
+        self._compute(jobs)
         self._in_flight.pop(lane, None)
 
     def _compute(self, jobs: list[Job]) -> None:

@@ -8,6 +8,7 @@ import time
 
 import anyio
 import pytest
+import torch
 
 from app.cpu import CpuPool, DeadlinePassed, default_size
 
@@ -98,3 +99,12 @@ def test_a_job_picked_up_after_its_deadline_is_skipped() -> None:
     with pytest.raises(DeadlinePassed):  # nothing is even queued once the deadline has passed
         pool.submit(ran.set, deadline=time.monotonic() - 1)
     pool.close()
+
+
+def test_pool_threads_run_torch_on_one_thread() -> None:
+    pool = CpuPool(2)
+    try:
+        counts = {pool.submit(torch.get_num_threads).result() for _ in range(4)}
+    finally:
+        pool.close()
+    assert counts == {1}
