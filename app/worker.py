@@ -1,9 +1,8 @@
 """The inference worker: threads (lanes) that share one generator and run batched forward passes.
 
 One lane on a GPU, where a batch is the way to use the device. On a CPU a batch of N is rarely
-cheaper per image than N single passes, while N passes side by side, each on a core of its own,
-are: a forward pass on one thread scales poorly to more (measured on 2 cores: one lane with 2
-torch threads 7-8 images/s, two lanes with one thread each 13 images/s). The lanes take jobs
+cheaper per image than N single passes, while N passes side by side, each on its share of the
+cores, are (app/runtime.py plan_lanes; measured in docs/benchmarks.md). The lanes take jobs
 from one queue, so a request waits for whichever lane frees first.
 """
 
@@ -141,7 +140,7 @@ class InferenceWorker:
         return job.future
 
     def stop(self, timeout: float | None = None) -> None:
-        """Takes no new work, finishes what is queued, then ends the thread."""
+        """Takes no new work, finishes what is queued, then ends the lanes' threads."""
         with self._submit_lock:
             self._stopping.set()
         deadline = None if timeout is None else time.monotonic() + timeout
