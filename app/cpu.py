@@ -21,10 +21,10 @@ class DeadlinePassed(Exception):
 def default_size(model_on_cpu: bool) -> int:
     """One job per core; one core fewer when forward passes run on the same cores.
 
-    A model on the CPU needs a core of its own to overlap with decoding and encoding: with
-    every core in the pool, a batch's results flood it with finishing work and the next
-    forward pass waits behind them (measured on 2 cores, concurrency 16-64: batching then
-    paid nothing; with one core left to the model, batching beats single images).
+    With the model on the CPU its lanes already keep every core busy under load; a pool on
+    every core as well measured no faster on 2 cores (within 3% at concurrency 1-64, slower
+    at three of four levels) and held about 75 MiB more in full-size buffers
+    (docs/benchmarks.md, CPU efficiency).
     """
     cores = os.cpu_count() or 1
     return max(1, cores - 1) if model_on_cpu else cores

@@ -16,11 +16,12 @@ from app.cpu import CpuPool, default_size
 from app.demo import router as demo_router
 from app.drain import SignalDrain
 from app.errors import install_error_handlers
+from app.lanes import plan_lanes
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware, UploadLimitMiddleware
 from app.routes import router
-from app.runtime import Runtime, plan_lanes
+from app.runtime import Runtime
 from app.security import DEMO_PATHS, PROBE_PATHS, ApiKeyMiddleware
 from app.settings import Settings, get_settings
 from app.state import ServiceState

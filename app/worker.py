@@ -2,7 +2,7 @@
 
 One lane on a GPU, where a batch is the way to use the device. On a CPU a batch of N is rarely
 cheaper per image than N single passes, while N passes side by side, each on its share of the
-cores, are (app/runtime.py plan_lanes; measured in docs/benchmarks.md). The lanes take jobs
+cores, are (app/lanes.py plan_lanes; measured in docs/benchmarks.md). The lanes take jobs
 from one queue, so a request waits for whichever lane frees first.
 """
 

@@ -14,6 +14,7 @@ that prints numbers, not a timed test.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="cap per round")
     parser.add_argument("--size", default="776x517", help="photo WIDTHxHEIGHT (0.4 MP)")
     parser.add_argument(
-        "--only", default="on,off,litserve", help="deployments to run (also: one-lane)"
+        "--only", default="on,off,litserve", help="deployments to run (also: one-lane, full-pool)"
     )
     parser.add_argument(
         "--litserve",
@@ -149,6 +150,13 @@ def main() -> None:
             (
                 "exposure, batching on, 1 lane",
                 exposure(checkpoint, {"EXPOSURE_INFERENCE_THREADS": "1"}),
+            )
+        ],
+        # Every core in the CPU pool, none kept for the lanes (the default keeps one).
+        "full-pool": [
+            (
+                "exposure, batching on, pool on every core",
+                exposure(checkpoint, {"EXPOSURE_CPU_THREADS": str(os.cpu_count() or 1)}),
             )
         ],
         "litserve": [

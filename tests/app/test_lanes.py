@@ -6,7 +6,7 @@ import threading
 
 import torch
 
-from app.runtime import Lanes, plan_lanes
+from app.lanes import Lanes, plan_lanes
 from model.generator import GeneratorOutput
 from tests.app.conftest import PATIENCE_S, GatedGenerator, cpu_worker, wait_until
 
