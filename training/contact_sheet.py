@@ -10,7 +10,6 @@ the photo degraded as SPEC section 2's scenario says, and the target is the phot
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from model import correct_images, load_generator
+from training.command import command_parser
 from training.scenarios import SCENARIOS, Case, load_photos, pair_cases, scenario_cases
 
 GAP = 4
@@ -65,11 +65,7 @@ def contact_sheet(rows: Iterable[Image.Image], max_width: int | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: writes the sheet."""
-    parser = argparse.ArgumentParser(
-        prog="python -m training.contact_sheet",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("training.contact_sheet", __doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint")
     parser.add_argument("--pairs", type=Path, help="folder of real pairs: input/ and target/")
     parser.add_argument("--photos", type=Path, help="folder of correctly exposed photos")

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from model import correct_images, load_generator
+from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
 from training.oracles import oracle_outputs
 from training.scenarios import (
@@ -175,23 +176,18 @@ def model_corrector(checkpoint: Path, device: str = "cpu") -> Corrector:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: prints one table per scenario and for the pairs."""
-    parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("training.evaluate", __doc__)
     add_case_arguments(parser)
     parser.add_argument("--checkpoint", type=Path, help="generator checkpoint (.safetensors)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
     check_case_arguments(parser, args)
-    try:
+
+    def evaluate() -> None:
         correct = model_corrector(args.checkpoint, args.device) if args.checkpoint else None
         run(args, correct)
-    except (ValueError, FileNotFoundError) as exc:  # ValueError includes CheckpointError
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(evaluate)
 
 
 if __name__ == "__main__":
