@@ -4,9 +4,11 @@ Where one channel clipped and the others did not, the recorded channels say what
 was: the pixel has the colour of its unclipped neighbours (their ratios of R, G and B), scaled to
 match the channels it still has. That estimate continues a smooth highlight without the rings a
 free per-channel fill paints where R clips before G and B. Where every channel clipped nothing
-is known of the colour: the fill there is spread in from the partially clipped pixels around
-the area, so the highlight stays continuous and keeps the hue of its surroundings (neutral
-where they are neutral); nothing can invent a colour there.
+is known of the colour: the fill there has the brightness of the partially clipped pixels
+around the area, spread in, so the highlight stays continuous, and no colour. Spreading their
+hue as well painted blotches on real brackets (a pink cloud beside a sunrise, a cyan patch in a
+clipped sky, a green-yellow window beside warm walls) where the clipped object is not the
+colour of what clipped around it; a neutral highlight is what such an area most often is.
 
 The U-Net adds learned corrections to these estimates in logit space (model.tone); a new
 generator fills with the estimates alone.
@@ -43,8 +45,9 @@ def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Estimated fills in [0, 1], (N, 6, H, W): R, G, B for fully clipped pixels (from their
-    surroundings), then R, G, B for partially clipped ones (from their own recorded channels).
+    """Estimated fills in [0, 1], (N, 6, H, W): R, G, B for fully clipped pixels (neutral, as
+    bright as their surroundings' estimates), then R, G, B for partially clipped ones (from
+    their own recorded channels).
     `x` (N, 3, H, W) in [0, 1], `top` (N,) the curve's value at 1, `mask` = clip_mask(x)."""
     x = x.float()
     recorded = 1.0 - mask.float()  # per channel: how surely it did not clip
@@ -64,4 +67,5 @@ def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.
     partial = some_recorded * (1.0 - all_recorded)
     around, found = spread(per_channel, partial)
     around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5))
+    around = around.mean(dim=1, keepdim=True).expand_as(around)
     return torch.cat([around, per_channel], dim=1).clamp(_FILL_RANGE, 1.0 - _FILL_RANGE)

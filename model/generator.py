@@ -175,9 +175,7 @@ class Generator(nn.Module):
         thumbnail is made from `x`.
         """
         out = self.predict(x, ev, thumb)
-        curved = apply_curve(x, out.knots).to(x.dtype)
-        top = out.top.to(x.dtype)[:, None, None, None]
-        return compose(x, curved, top, out.fills.to(x.dtype), dim=1), out
+        return render(x, out), out
 
     def predict(
         self,
@@ -200,6 +198,13 @@ class Generator(nn.Module):
         logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
         prior = prior_fill(x, knots[:, -1], clip_mask(x.float()))
         return GeneratorOutput(used, estimate, knots, fill_values(prior, logits.float()))
+
+
+def render(x: torch.Tensor, out: GeneratorOutput) -> torch.Tensor:
+    """The corrected image from the input and what the generator said about it."""
+    curved = apply_curve(x, out.knots).to(x.dtype)
+    top = out.top.to(x.dtype)[:, None, None, None]
+    return compose(x, curved, top, out.fills.to(x.dtype), dim=1)
 
 
 def thumbnail(x: torch.Tensor) -> torch.Tensor:

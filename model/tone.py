@@ -15,10 +15,13 @@ For a value `x` of channel c the output is
 - the fill starts from a physical estimate (model.fill_prior): where only some channels
   clipped, the others and the colour of the unclipped neighbours say what the clipped ones
   were; where every channel clipped, the estimates of the partially clipped pixels around the
-  area continue the highlight with their hue. The U-Net moves these estimates in logit space:
-  a shared luminance term for all, and a per-channel term for partially clipped pixels only.
-  Where the sensor recorded nothing of a pixel's colour the U-Net cannot add one, so a clipped
-  white in neutral surroundings stays neutral by construction and never drifts blue or purple.
+  area continue the highlight with their hue. The U-Net moves the estimates of partially
+  clipped pixels in logit space (a luminance term shared by their channels, a per-channel
+  term); a pixel whose every channel clipped keeps the estimate from its surroundings. Where
+  the sensor recorded nothing of a pixel the U-Net has nothing to go on: a U-Net fill there
+  came back darker than the surroundings' estimate (the flat, grey patch of a clipped window
+  at the curve's top), and a clipped white in neutral surroundings stays neutral by
+  construction, never drifting blue or purple.
 """
 
 from __future__ import annotations
@@ -110,15 +113,15 @@ def clip_mask(x: torch.Tensor) -> torch.Tensor:
 
 
 def fill_values(prior: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """The fills (N, 6, H, W) in [0, 1]: the physical estimates of model.fill_prior, moved by
-    the U-Net's four logits: the luminance one for all six, the chroma ones only for partially
-    clipped pixels, so the U-Net can brighten a fully clipped area but never colour it."""
+    """The fills (N, 6, H, W) in [0, 1]: the physical estimates of model.fill_prior; those of
+    partially clipped pixels moved by the U-Net's four logits (luminance, then R, G, B), those
+    of fully clipped pixels (the surroundings' estimate) as they are."""
     luma = logits[:, :1]
     chroma = logits[:, 1:]
-    logit = torch.logit(prior)
-    surround = torch.sigmoid(logit[:, :3] + luma)
-    per_channel = torch.sigmoid(logit[:, 3:] + luma + CHROMA_RANGE * torch.tanh(chroma))
-    return torch.cat([surround, per_channel], dim=1)
+    per_channel = torch.sigmoid(
+        torch.logit(prior[:, 3:]) + luma + CHROMA_RANGE * torch.tanh(chroma)
+    )
+    return torch.cat([prior[:, :3], per_channel], dim=1)
 
 
 def compose(

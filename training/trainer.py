@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from model import Generator, save_generator
+from model.generator import render
 from training.config import TrainConfig
 from training.discriminator import PatchDiscriminator
 from training.losses import lsgan_d_loss, lsgan_g_loss
@@ -43,8 +44,14 @@ class _Forward(nn.Module):
     def forward(
         self, x: torch.Tensor, ev: torch.Tensor, thumb: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        image, out = self.generator.correct(x, ev, thumb)
-        return image, out.ev_estimate
+        out = self.generator.predict(x, ev, thumb)
+        # The fill learns from the samples told their EV only. On a blind sample whose estimate
+        # is low the whole output is too bright, and the U-Net, which is not told which kind
+        # of sample it sees, would learn to darken every clipped area toward the curve's top
+        # to make up for it: flat grey patches where a told correction keeps the highlight.
+        known = ~torch.isnan(ev)[:, None, None, None]
+        fills = torch.where(known, out.fills, out.fills.detach())
+        return render(x, replace(out, fills=fills)), out.ev_estimate
 
 
 class Trainer:

@@ -1,5 +1,6 @@
 """The physical fill estimate: clipped channels continue from the recorded ones with the colour of
-the neighbourhood; fully clipped areas take their surroundings' estimate, neutral by default."""
+the neighbourhood; fully clipped areas take the brightness of their surroundings' estimate and
+no colour."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_a_clipped_channel_continues_with_the_neighbourhoods_colour() -> None:
     assert red.diff().abs().max() < 0.05
 
 
-def test_a_fully_clipped_area_gets_its_surroundings_colour_and_neutral_stays_neutral() -> None:
+def test_a_fully_clipped_area_gets_its_surroundings_brightness_and_no_colour() -> None:
     x = torch.ones(1, 3, 32, 32)
     fills = prior_fill(x, torch.tensor([0.7]), clip_mask(x))
     surround = fills[:, :3]  # what a fully clipped pixel takes
@@ -39,6 +40,20 @@ def test_a_fully_clipped_area_gets_its_surroundings_colour_and_neutral_stays_neu
     grey = ramp((0.9, 0.9, 0.9), 1.5)
     fills = prior_fill(grey, torch.tensor([0.6]), clip_mask(grey))
     assert torch.equal(fills[:, 0], fills[:, 1]) and torch.equal(fills[:, 1], fills[:, 2])
+    # A warm highlight clipped in the middle: the clipped middle is neutral, as bright as the
+    # estimates of the partially clipped pixels around it.
+    warm = ramp((1.0, 0.85, 0.7), 1.0, width=96)
+    warm = torch.cat([warm, warm.flip(-1)], dim=-1) * 1.6
+    warm = warm.clamp(max=1.0)
+    fills = prior_fill(warm, torch.tensor([0.6]), clip_mask(warm))
+    fully = (warm >= 0.99).all(dim=1)[0]
+    partially = (warm >= 0.99).any(dim=1)[0] & ~fully
+    assert int(fully.sum()) > 8 and int(partially.sum()) > 8
+    surround = fills[0, :3][:, fully]
+    assert torch.equal(surround[0], surround[1]) and torch.equal(surround[1], surround[2])
+    per_channel = fills[0, 3:][:, partially]
+    assert per_channel[0].mean() > per_channel[2].mean()  # the partial estimates are warm
+    assert surround.mean() > 0.1  # and the clipped middle as bright as they say, not grey-dark
 
 
 def test_spread_reaches_across_the_picture_and_keeps_values_where_known() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from model import camera_inverse_uint8
-from model.tone import base_knots, curve_table, knots_from_base
+from model.tone import base_knots, curve_table, fill_values, knots_from_base
 
 K = 32
 
@@ -45,3 +45,16 @@ def test_the_curve_is_differentiable_in_the_ev_even_at_zero() -> None:
     (grad,) = torch.autograd.grad(knots.sum(), ev)
     assert torch.all(torch.isfinite(grad))
     assert torch.all(grad < 0)  # more stops taken back, a darker curve
+
+
+def test_the_unet_moves_partially_clipped_fills_only() -> None:
+    """Fully clipped pixels keep their surroundings' estimate (channels 0-2), whatever the
+    logits; partially clipped ones (3-5) follow the luminance and chroma logits."""
+    prior = torch.full((1, 6, 4, 4), 0.5)
+    logits = torch.zeros(1, 4, 4, 4)
+    logits[:, 0] = 1.0  # brighter
+    logits[:, 1] = 2.0  # and redder
+    fills = fill_values(prior, logits)
+    assert torch.equal(fills[:, :3], prior[:, :3])
+    assert bool((fills[:, 3:] > 0.5).all())
+    assert bool((fills[:, 3] > fills[:, 4]).all()) and torch.allclose(fills[:, 4], fills[:, 5])

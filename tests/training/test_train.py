@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -126,13 +127,13 @@ def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() ->
     trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
     calls = {"g": 0, "d_grads_in_g_phase": 0}
     core = trainer.core
-    original = core.correct
+    original = core.predict
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls["g"] += 1
         return original(*args, **kwargs)
 
-    core.correct = counted  # type: ignore[method-assign]
+    core.predict = counted  # type: ignore[method-assign]
     d_params = list(trainer.discriminator.parameters())
     d_step = trainer.opt_d.step
 
@@ -154,6 +155,27 @@ def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() ->
     assert all(p.grad is None for p in d_params)
     assert all(p.requires_grad for p in trainer.core.parameters())
     assert {"d", "g_adv", "l1", "perc", "ev"} <= set(losses)
+
+
+@pytest.mark.parametrize("given", [0.0, 1.0])
+def test_the_fill_learns_only_from_samples_told_their_ev(given: float) -> None:
+    """A blind sample's error is mostly its estimate's; the U-Net must not learn to make up
+    for it (it would darken every clipped area), so only told samples reach it."""
+    config = dataclasses.replace(PRESETS["tiny"], ev_given_prob=given)
+    trainer = Trainer(config, build_perceptual_loss(None), torch.device("cpu"))
+    torch.manual_seed(0)
+    inp = torch.rand(2, 3, 32, 32) * 0.2 + 0.85  # many values above the fill's mask start
+    batch = (inp, torch.rand(2, 3, 32, 32), torch.tensor([1.0, 1.5]), torch.rand(2, 3, 128, 128))
+    trainer.step(batch)
+    params = dict(trainer.core.named_parameters())
+    touched = {n for n, p in params.items() if p.grad is not None and bool(p.grad.abs().sum())}
+    unet = {n for n in params if not n.startswith("exposure.")}
+    if given:
+        # A new U-Net's output layer starts at zero: on the first step only it has gradients.
+        assert {"to_fill.weight", "to_fill.bias"} <= touched
+    else:
+        assert not touched & unet
+    assert "exposure.to_ev.weight" in touched  # the estimate learns from every sample
 
 
 def test_discriminator_field_of_view_is_142() -> None:
