@@ -65,7 +65,7 @@ def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.
     per_channel = (t * (estimate - 1.0) / (1.0 - t)).clamp(0.0, 1.0)
     # Fully clipped areas: the estimates of the partially clipped pixels around them.
     partial = some_recorded * (1.0 - all_recorded)
-    around, found = spread(per_channel, partial)
-    around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5))
-    around = around.mean(dim=1, keepdim=True).expand_as(around)
+    # Brightness only: spreading the channels' mean is one normalised convolution, not three.
+    around, found = spread(per_channel.mean(dim=1, keepdim=True), partial)
+    around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5)).expand_as(x)
     return torch.cat([around, per_channel], dim=1).clamp(_FILL_RANGE, 1.0 - _FILL_RANGE)

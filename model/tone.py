@@ -14,8 +14,8 @@ For a value `x` of channel c the output is
   clipped value, never push it below the curve's top or past white.
 - the fill starts from a physical estimate (model.fill_prior): where only some channels
   clipped, the others and the colour of the unclipped neighbours say what the clipped ones
-  were; where every channel clipped, the estimates of the partially clipped pixels around the
-  area continue the highlight with their hue. The U-Net moves the estimates of partially
+  were; where every channel clipped, the brightness of the partially clipped pixels around the
+  area continues the highlight, with no colour. The U-Net moves the estimates of partially
   clipped pixels in logit space (a luminance term shared by their channels, a per-channel
   term); a pixel whose every channel clipped keeps the estimate from its surroundings. Where
   the sensor recorded nothing of a pixel the U-Net has nothing to go on: a U-Net fill there
