@@ -6,18 +6,24 @@ import torch
 
 
 def pick_device(name: str, local_rank: int | None = None) -> torch.device:
-    """`auto` -> CUDA when present (device `local_rank` when given), else CPU; a named CUDA
-    device must exist."""
+    """`auto` -> CUDA when present, else CPU; a named CUDA device must exist.
+
+    A CUDA device always comes back with its index: `cuda` and `auto` mean device `local_rank`
+    (a launcher's process on its own GPU) or 0, never the bare `cuda` that
+    `torch.cuda.set_device` and DistributedDataParallel's `device_ids` reject.
+    """
     if name == "auto":
         if not torch.cuda.is_available():
             return torch.device("cpu")
-        return torch.device("cuda" if local_rank is None else f"cuda:{local_rank}")
+        name = "cuda"
     device = torch.device(name)
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ValueError(
-                f"device {name} was asked for but this machine has {count} CUDA device(s); "
-                "accepted: auto, cpu, cuda or cuda:N with N below the device count"
-            )
-    return device
+    if device.type != "cuda":
+        return device
+    index = device.index if device.index is not None else (local_rank or 0)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if index >= count:
+        raise ValueError(
+            f"device {name} (index {index}) was asked for but this machine has {count} CUDA "
+            "device(s); accepted: auto, cpu, cuda or cuda:N with N below the device count"
+        )
+    return torch.device("cuda", index)

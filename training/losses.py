@@ -132,6 +132,12 @@ class MultiScaleSSIMLoss(nn.Module):
         return (num / den).mean()
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # Always float32, autocast or not: the variances are differences of nearly equal moments
+        # (E[x^2] - E[x]^2), which bf16's 8-bit mantissa turns into rounding noise.
+        with torch.autocast(output.device.type, enabled=False):
+            return self._loss(output.float(), target.float())
+
+    def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = output.new_zeros(())
         for scale in range(self.scales):
             if scale:

@@ -119,13 +119,16 @@ def save_samples(trainer: Trainer, batch: Batch, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # torchrun sets WORLD_SIZE for every process it starts, one process included: a launched
+    # run always makes its process group and wraps its models in DDP, so a one-GPU torchrun
+    # exercises the same path as eight.
+    distributed = "WORLD_SIZE" in os.environ
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(args.device, local_rank)
-    if distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if args.threads:
         torch.set_num_threads(args.threads)
     config = build_config(args)
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda"
         else f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads",
         "world_size": dist.get_world_size() if distributed else 1,
+        "process_group": dist.get_backend() if distributed else "none",
         "perceptual": type(perceptual).__name__,
         "data": str(args.data),
     }

@@ -128,6 +128,10 @@ class Trainer:
         self.opt_g.step()
         self._update_ema()
         self.step_count += 1
+        if self.device.type == "cuda":
+            # Kernels run after their launch returns: without the wait the clock would measure
+            # launching, not training.
+            torch.cuda.synchronize(self.device)
         self.elapsed_s += time.perf_counter() - start
         losses.update(l1=content.detach(), perc=perceptual.detach(), ev=ev_error.detach())
         return losses
