@@ -67,6 +67,12 @@ class Metrics:
             buckets=EV_BUCKETS,
             registry=self.registry,
         )
+        self.precision_fallbacks = Counter(
+            "exposure_precision_fallbacks_total",
+            "Forward passes whose half-precision outputs were not finite and were run again in"
+            " float32.",
+            registry=self.registry,
+        )
         self.worker_restarts = Counter(
             "exposure_worker_restarts_total",
             "Times the inference worker thread died and was started again.",

@@ -23,8 +23,10 @@ class Settings(BaseSettings):
 
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="generator checkpoint to serve")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
-        "auto", description="autocast dtype on CUDA (auto = fp16); CPU always runs fp32"
+    precision: Literal["auto", "bf16", "fp16", "tf32", "fp32"] = Field(
+        "auto",
+        description="arithmetic on CUDA: auto (= bf16), bf16, fp16 (autocast), tf32, fp32; "
+        "the CPU always runs fp32",
     )
     max_batch_size: int = Field(8, ge=1, le=256, description="images per forward pass")
     inference_threads: int = Field(

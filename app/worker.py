@@ -259,4 +259,6 @@ class InferenceWorker:
     def _forward(
         self, batch: torch.Tensor, evs: Sequence[float | None] | None = None
     ) -> list[Prediction]:
-        return self._runtime.predict(self._generator, batch, evs)
+        return self._runtime.predict(
+            self._generator, batch, evs, on_fallback=self._metrics.precision_fallbacks.inc
+        )
