@@ -19,9 +19,6 @@ from model import Generator, Prediction, predict
 
 log = logging.getLogger(__name__)
 
-# EXPOSURE_PRECISION's values. The CPU always runs float32 whatever is asked.
-PRECISIONS = ("auto", "bf16", "fp16", "tf32", "fp32")
-
 
 class NonFiniteOutput(RuntimeError):
     """The model's outputs for a batch hold NaN or infinity even in float32."""
@@ -90,7 +87,8 @@ _LIBC = _glibc()  # None where the C library is not glibc (musl, macOS): nothing
 
 @dataclass(frozen=True)
 class Runtime:
-    """A device and a precision (EXPOSURE_PRECISION: one of PRECISIONS)."""
+    """A device and a precision (EXPOSURE_PRECISION: auto, bf16, fp16, tf32 or fp32; the CPU
+    always runs float32)."""
 
     device: torch.device
     precision: str = "auto"

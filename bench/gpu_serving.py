@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import harness
 import httpx
@@ -18,15 +19,16 @@ def inference_seconds(url: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def section_serving(plan: Plan, cuda: bool) -> list[str]:
+def section_serving(plan: Plan, cuda: bool, budget_s: float) -> list[str]:
     """Batching on and off, each precision, each concurrency: rate, latency, GPU use."""
+    deadline = time.monotonic() + budget_s
     width, height = 776, 517
     body = harness.jpeg_bytes(harness.synthetic_photo(width, height))
     checkpoint = harness.checkpoint_path(None)
     header = [
         f"{width}x{height} JPEG ({len(body)} bytes), device {plan.device}, at least "
-        f"{plan.requests} requests per level (2x the concurrency if more), cap {plan.max_seconds:g}"
-        " s. Forward share: seconds in forward passes (the worker's "
+        f"{plan.requests} requests per level (2x the concurrency if more), cap "
+        f"{plan.level_seconds:g} s. Forward share: seconds in forward passes (the worker's "
         "`exposure_inference_duration_seconds`, synchronized by the copy back) over wall time.",
         "",
         "| batching | precision | conc. | requests | images/s | p50 s | p99 s | batch size "
@@ -34,7 +36,7 @@ def section_serving(plan: Plan, cuda: bool) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     rows: list[str] = []
-    for precision in plan.precisions:
+    for precision in plan.serving_precisions:
         for batching in ("on", "off"):
             env = {"EXPOSURE_DEVICE": plan.device, "EXPOSURE_PRECISION": precision}
             if batching == "off":
@@ -42,15 +44,24 @@ def section_serving(plan: Plan, cuda: bool) -> list[str]:
             baseline = gpu_memory_used_mib() if cuda else 0.0
             server = harness.exposure_server(checkpoint, env)
             try:
-                server.start(300)
+                server.start(max(1.0, deadline - time.monotonic()))
                 harness.drive(server.url + "/correct", body, 1, 3, 60)  # warm-up, not counted
                 for concurrency in plan.concurrency:
+                    left = deadline - time.monotonic()
+                    if left < 2:
+                        raise TimeoutError(
+                            f"out of the section's {budget_s:g} s:\n" + "\n".join(rows)
+                        )
                     requests = max(plan.requests, 2 * concurrency)
                     buckets = harness.batch_buckets(server.url)
                     forward = inference_seconds(server.url)
                     with GpuSampler(cuda, baseline_mib=baseline) as gpu:
                         result = harness.drive(
-                            server.url + "/correct", body, concurrency, requests, plan.max_seconds
+                            server.url + "/correct",
+                            body,
+                            concurrency,
+                            requests,
+                            min(plan.level_seconds, left),
                         )
                     forward = inference_seconds(server.url) - forward
                     batches = harness.batch_summary(buckets, harness.batch_buckets(server.url))
