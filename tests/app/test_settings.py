@@ -36,7 +36,7 @@ def test_environment_and_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("EXPOSURE_DEVICE", "tpu", "auto, cpu, cuda, cuda:N"),
         ("EXPOSURE_MAX_BATCH_SIZE", "0", "greater than or equal to 1"),
-        ("EXPOSURE_PRECISION", "fp8", "'auto', 'fp32', 'fp16' or 'bf16'"),
+        ("EXPOSURE_PRECISION", "fp8", "'auto', 'bf16', 'fp16', 'tf32' or 'fp32'"),
     ],
 )
 def test_bad_values_name_what_is_accepted(
