@@ -83,9 +83,10 @@ class CameraSampler:
             return gamma_curve(rng.uniform(1.8, 2.6))
         if kind < 0.55:
             return srgb_curve()
-        # Shoulders no stronger than k = 1.5: the best curves fitted to the real bracket pairs
-        # (train split) sit below sRGB's inverse at code 240, where a strong shoulder's inverse
-        # would sit far above it, and a model taught strong shoulders lifts every highlight.
+        # Shoulders no stronger than k = 1.5. Real cameras' are stronger: the best curves
+        # fitted to the real bracket pairs (train split) sit above sRGB's inverse at code 240
+        # for 95% of the pairs and land clipped white at 0.87 (`python -m
+        # training.curve_study`, docs/quality.md), a convexity this family does not reach.
         return filmic_curve(rng.uniform(2.0, 2.4), rng.uniform(1.0, 1.3), rng.uniform(1.5, 6.0))
 
 
