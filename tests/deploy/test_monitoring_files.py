@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import re
 
+from app.metrics import Metrics
 from tests.deploy.deploy_helpers import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "exposure-gan.json"
-# SPEC section 3: the metric families the service exports.
-METRICS = {
-    "exposure_request_duration_seconds": "histogram",
-    "exposure_queue_wait_seconds": "histogram",
-    "exposure_inference_duration_seconds": "histogram",
-    "exposure_batch_size": "histogram",
-    "exposure_queue_depth": "gauge",
-    "exposure_requests_rejected_total": "counter",
-}
+
+
+def _exported() -> dict[str, str]:
+    """The service's metric families and their types, read from its own registry (a counter
+    by its exported name, with `_total`)."""
+    families = Metrics().registry.collect()
+    return {f.name + ("_total" if f.type == "counter" else ""): f.type for f in families}
+
+
+METRICS = _exported()
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
