@@ -8,70 +8,24 @@ has is checked separately, so an import that works here also works in the image.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.deploy_helpers import REPO_ROOT, ServiceFactory
-
-DOCKERFILE = REPO_ROOT / "Dockerfile"
-
-
-@dataclass
-class Stage:
-    """One FROM ... AS name stage: its instructions as (keyword, argument text)."""
-
-    name: str
-    base: str
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def args(self, keyword: str) -> list[str]:
-        return [text for key, text in self.instructions if key == keyword]
-
-
-def _stages() -> dict[str, Stage]:
-    """Parses the Dockerfile: continuation lines joined, comments dropped."""
-    lines: list[str] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        if raw.lstrip().startswith("#") or not raw.strip():
-            continue
-        if raw.rstrip().endswith("\\"):
-            pending += raw.rstrip()[:-1] + " "
-            continue
-        lines.append(pending + raw)
-        pending = ""
-    stages: dict[str, Stage] = {}
-    current: Stage | None = None
-    for line in lines:
-        keyword, _, text = line.strip().partition(" ")
-        if keyword.upper() == "FROM":
-            parts = text.split()
-            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else parts[0]
-            current = stages[name] = Stage(name, parts[0])
-        elif current is not None:
-            current.instructions.append((keyword.upper(), text.strip()))
-    return stages
-
-
-def _exec_form(text: str) -> list[str]:
-    value = json.loads(text)
-    assert isinstance(value, list), f"{text} is not in exec form"
-    return [str(v) for v in value]
+from tests.deploy.dockerfile import DOCKERFILE, exec_form, stages
 
 
 def _runtime_copies() -> list[tuple[str, str]]:
     """(source, destination) of each COPY of the build context into the runtime stage."""
     copies: list[tuple[str, str]] = []
-    for text in _stages()["runtime"].args("COPY"):
+    for text in stages()["runtime"].args("COPY"):
         parts = shlex.split(text)
         if any(p.startswith("--from") for p in parts):
             continue
@@ -81,7 +35,7 @@ def _runtime_copies() -> list[tuple[str, str]]:
 
 
 def test_runtime_stage_is_small_and_non_root() -> None:
-    runtime = _stages()["runtime"]
+    runtime = stages()["runtime"]
     copied = {src for src, _ in _runtime_copies()}
     assert copied == {"pyproject.toml", "app", "model", "checkpoints"}
     assert runtime.args("USER"), "the runtime stage must set USER"
@@ -93,9 +47,9 @@ def test_runtime_stage_is_small_and_non_root() -> None:
 
 
 def test_variants_choose_the_torch_index() -> None:
-    stages = _stages()
-    assert {"runtime-cpu", "runtime-cuda"} <= set(stages)
-    build = " ".join(stages["builder"].args("RUN"))
+    parsed = stages()
+    assert {"runtime-cpu", "runtime-cuda"} <= set(parsed)
+    build = " ".join(parsed["builder"].args("RUN"))
     assert "download.pytorch.org/whl/cpu" in build
     assert "download.pytorch.org/whl/${CUDA_INDEX}" in build
     assert "--constraint" in build
@@ -136,7 +90,7 @@ def test_builder_requirements_are_what_this_environment_runs() -> None:
 def test_runtime_tree_starts_and_passes_its_healthcheck(
     tmp_path: Path, tiny_checkpoint: Path, service_factory: ServiceFactory
 ) -> None:
-    runtime = _stages()["runtime"]
+    runtime = stages()["runtime"]
     tree = tmp_path / "srv"
     tree.mkdir()
     for src, _ in _runtime_copies():
@@ -149,11 +103,11 @@ def test_runtime_tree_starts_and_passes_its_healthcheck(
         elif source.exists():
             shutil.copy2(source, tree / src)
     env = {"PYTHONPATH": str(tree)}
-    command = _exec_form(runtime.args("CMD")[-1])
+    command = exec_form(runtime.args("CMD")[-1])
     assert command[:2] == ["uvicorn", "app.main:app"]
 
     healthcheck = runtime.args("HEALTHCHECK")[-1]
-    probe = _exec_form(healthcheck[healthcheck.index("CMD") + 3 :].strip())
+    probe = exec_form(healthcheck[healthcheck.index("CMD") + 3 :].strip())
     assert probe[0] == "python"
 
     with service_factory(tiny_checkpoint, cwd=tree, command=command, extra_env=env) as url:
