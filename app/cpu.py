@@ -37,9 +37,18 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _unless_late(fn: Callable[..., T], args: tuple[object, ...], deadline: float | None) -> T:
+def _unless_late(
+    fn: Callable[..., T],
+    args: tuple[object, ...],
+    deadline: float | None,
+    submitted: float,
+    observe_wait: Callable[[float], None] | None,
+) -> T:
     # Checked on the pool thread: a job picked up after its request gave up does no work.
-    if deadline is not None and time.monotonic() >= deadline:
+    now = time.monotonic()
+    if observe_wait is not None:
+        observe_wait(now - submitted)
+    if deadline is not None and now >= deadline:
         raise DeadlinePassed
     return fn(*args)
 
@@ -53,8 +62,10 @@ class CpuPool:
     ones behind them wait in line, where the deadline can still turn them away cleanly.
     """
 
-    def __init__(self, size: int = 0) -> None:
+    def __init__(self, size: int = 0, observe_wait: Callable[[float], None] | None = None) -> None:
+        """`observe_wait` is told how long each job waited for a thread, in seconds."""
         self.size = size or default_size(model_on_cpu=False)
+        self._observe_wait = observe_wait
         self._executor: ThreadPoolExecutor | None = None
 
     def submit(
@@ -68,7 +79,9 @@ class CpuPool:
             self._executor = ThreadPoolExecutor(
                 self.size, thread_name_prefix="cpu-pool", initializer=_one_torch_thread
             )
-        return self._executor.submit(_unless_late, fn, args, deadline)
+        return self._executor.submit(
+            _unless_late, fn, args, deadline, time.monotonic(), self._observe_wait
+        )
 
     async def run(self, fn: Callable[..., T], *args: object, deadline: float | None = None) -> T:
         """`fn(*args)` on the pool; raises DeadlinePassed at `deadline` if it has not finished,

@@ -65,8 +65,12 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, log)
     set_pixel_limit(settings.max_pixels)
-    cpu = CpuPool(settings.cpu_threads or default_size(_model_on_cpu(settings.device)))
-    state = ServiceState(settings=settings, metrics=Metrics(), cpu=cpu)
+    metrics = Metrics()
+    cpu = CpuPool(
+        settings.cpu_threads or default_size(_model_on_cpu(settings.device)),
+        observe_wait=metrics.stage_duration.labels(stage="pool_wait").observe,
+    )
+    state = ServiceState(settings=settings, metrics=metrics, cpu=cpu)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -44,6 +44,15 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.stage_duration = Histogram(
+            "exposure_stage_duration_seconds",
+            "Time one image spent in each stage of a correction: pool_wait (for a CPU-pool"
+            " slot), decode, canvas, queue (for a forward pass), forward (its batch's pass),"
+            " apply (the prediction at full size), encode.",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "exposure_batch_size",
             "Images in one forward pass.",

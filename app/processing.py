@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,24 +18,35 @@ class Upload:
     photo: DecodedImage
     fmt: str
     canvas: Canvas | None = None
+    # Seconds spent in each stage of its CPU jobs, for exposure_stage_duration_seconds.
+    stage_s: dict[str, float] = field(default_factory=dict)
 
 
 def read_upload(
     data: bytes, max_pixels: int, fmt: str | None, working_size: int | None = None
 ) -> Upload:
     """Decodes, checks the output format can hold it, and builds the canvas when asked: one job."""
+    started = time.perf_counter()
     photo = decode(data, max_pixels)
     chosen = fmt or photo.family
     check_encodable(photo.color.shape, chosen)
-    canvas = None if working_size is None else make_canvas(photo.color, working_size)
-    return Upload(photo, chosen, canvas)
+    decoded = time.perf_counter()
+    upload = Upload(photo, chosen, stage_s={"decode": decoded - started})
+    if working_size is not None:
+        upload.canvas = make_canvas(photo.color, working_size)
+        upload.stage_s["canvas"] = time.perf_counter() - decoded
+    return upload
 
 
 def write_correction(upload: Upload, prediction: Prediction, quality: int | None) -> bytes:
     """Applies the prediction at full size and encodes the result: one job."""
     assert upload.canvas is not None, "read_upload was not given a working size"
+    started = time.perf_counter()
     color = finish_correction(upload.photo.color, upload.canvas, prediction)
-    return _encode(upload, color, quality)
+    applied = time.perf_counter()
+    body = _encode(upload, color, quality)
+    upload.stage_s.update(apply=applied - started, encode=time.perf_counter() - applied)
+    return body
 
 
 def write_simulation(upload: Upload, tau: float, gamma: float, quality: int | None) -> bytes:

@@ -186,6 +186,8 @@ async def correct(
     body = await cpu.run(write_correction, upload, output, quality, deadline=deadline)
     response = Response(body, media_type=CONTENT_TYPES[upload.fmt])
     metrics.ev.labels(source=output.ev_source).observe(output.ev)
+    for stage, seconds in upload.stage_s.items():
+        metrics.stage_duration.labels(stage=stage).observe(seconds)
     response.headers["X-Exposure-EV"] = f"{output.ev:.2f}"
     response.headers["X-Exposure-EV-Source"] = output.ev_source
     return response

@@ -217,8 +217,10 @@ class InferenceWorker:
         if not jobs:
             return
         now = time.monotonic()
+        queue_stage = self._metrics.stage_duration.labels(stage="queue")
         for job in jobs:
             self._metrics.queue_wait.observe(now - job.enqueued_at)
+            queue_stage.observe(now - job.enqueued_at)
         self._in_flight[lane] = jobs
         self._compute(jobs)
         self._in_flight.pop(lane, None)
@@ -242,8 +244,11 @@ class InferenceWorker:
             else:  # fails only this batch; the worker goes on
                 self._fail(jobs, exc)
             return
-        self._metrics.inference_duration.observe(time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        self._metrics.inference_duration.observe(duration)
+        forward_stage = self._metrics.stage_duration.labels(stage="forward")
         for job, output in zip(jobs, outputs, strict=True):
+            forward_stage.observe(duration)  # each image waits for its whole batch
             job.future.set_result(output)
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:

@@ -271,3 +271,24 @@ def test_metrics_are_exported(checkpoint: Path) -> None:
     )
     assert metric_value(text, 'exposure_requests_rejected_total{reason="bad_image"}') == 1
     assert 'exposure_batch_size_bucket{le="48.0"}' in text
+
+
+def test_each_stage_of_a_correction_is_timed(checkpoint: Path) -> None:
+    with serve(create_app(make_settings(checkpoint))) as url:
+        post(url, "/correct", image_bytes(random_image(40, 30)))
+        post(url, "/simulate-overexposure", image_bytes(random_image(40, 30)))
+        text = http.get(f"{url}/metrics").text
+    stages = ["decode", "canvas", "queue", "forward", "apply", "encode"]
+    for stage in stages:
+        count = metric_value(text, f'exposure_stage_duration_seconds_count{{stage="{stage}"}}')
+        assert count == 1, stage
+    # Both requests' jobs waited for a pool slot: two jobs each.
+    assert metric_value(text, 'exposure_stage_duration_seconds_count{stage="pool_wait"}') == 4
+    total = metric_value(
+        text, 'exposure_request_duration_seconds_sum{endpoint="/correct",status="200"}'
+    )
+    timed = sum(
+        metric_value(text, f'exposure_stage_duration_seconds_sum{{stage="{stage}"}}')
+        for stage in stages
+    )
+    assert 0 < timed <= total  # the stages fit inside the request
