@@ -4,7 +4,9 @@ no colour."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from model.fill_prior import prior_fill, spread
 from model.tone import clip_mask
@@ -64,3 +66,34 @@ def test_spread_reaches_across_the_picture_and_keeps_values_where_known() -> Non
     spread_values, found = spread(values, weights)
     assert torch.allclose(spread_values, torch.full_like(spread_values, 2.0))
     assert float(found[..., -1].min()) > 0  # even the far side heard of it
+
+
+def _spread_by_definition(
+    values: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """spread() as its docstring defines it: each level pooled from the full-size maps and
+    upsampled on its own."""
+    h, w = values.shape[-2:]
+    num, den = torch.zeros_like(values), torch.zeros_like(weights)
+    for level, cell in enumerate((4, 16, 64, 256, 1 << 16)):
+        cells = (-(-h // cell), -(-w // cell))
+        for total, pooled in (
+            (num, F.adaptive_avg_pool2d(values * weights, cells)),
+            (den, F.adaptive_avg_pool2d(weights, cells)),
+        ):
+            up = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False)
+            total += up * 0.25**level
+    return num / den.clamp(min=1e-6), den
+
+
+@pytest.mark.parametrize("size", [(512, 512), (256, 384), (100, 70), (37, 512)])
+def test_spread_matches_its_definition_at_every_size(size: tuple[int, int]) -> None:
+    # The coarser levels come from the finer ones where the sizes divide evenly, and all
+    # levels are pooled and upsampled together: the same numbers to float rounding.
+    generator = torch.Generator().manual_seed(3)
+    values = torch.rand(2, 3, *size, generator=generator)
+    weights = (torch.rand(2, 1, *size, generator=generator) > 0.7).float()
+    got, found = spread(values, weights)
+    want, want_found = _spread_by_definition(values, weights)
+    assert torch.allclose(found, want_found, atol=1e-6)
+    assert torch.allclose(got, want, atol=1e-5)
