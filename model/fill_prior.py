@@ -16,6 +16,8 @@ generator fills with the estimates alone.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -30,28 +32,72 @@ _FILL_RANGE = 0.02  # estimates are kept inside (0.02, 0.98) so that their logit
 def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised convolution: weighted means of `values` (N, C, H, W) over growing square
     neighbourhoods, with `weights` (N, 1, H, W); returns them and the weight found around each
-    pixel (0 where no neighbourhood holds any)."""
+    pixel (0 where no neighbourhood holds any).
+
+    Each level is the maps average-pooled to cells of its side, bilinearly upsampled back
+    (as F.interpolate, align_corners=False), weighted a quarter of the finer one.
+    """
     h, w = values.shape[-2:]
     c = values.shape[1]
     # Weighted values and weights in one tensor: one pooling and one upsampling per level.
     stacked = torch.cat([values * weights, weights], dim=1)
-    total = torch.zeros_like(stacked)
-    pooled: torch.Tensor | None = None
+    levels: list[torch.Tensor] = []
     previous = 1
-    for level, cell in enumerate(_SPREAD_CELLS):
+    for cell in _SPREAD_CELLS:
         cells = (-(-h // cell), -(-w // cell))
         step = cell // previous
-        if pooled is not None and _divides(pooled.shape[-2:], cells, step):
+        if levels and _divides(levels[-1].shape[-2:], cells, step):
             # The mean of equal groups of means is the mean: the coarser level from the finer
             # one, without reading the full-size map again.
-            pooled = F.avg_pool2d(pooled, step)
+            levels.append(F.avg_pool2d(levels[-1], step))
         else:
-            pooled = F.adaptive_avg_pool2d(stacked, cells)
+            levels.append(F.adaptive_avg_pool2d(stacked, cells))
         previous = cell
-        upsampled = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False)
-        total.add_(upsampled, alpha=0.25**level)
+    total = _upsampled_sum(levels, h, w)
     num, den = total[:, :c], total[:, c:]
     return num / den.clamp(min=1e-6), den
+
+
+def _upsampled_sum(levels: list[torch.Tensor], h: int, w: int) -> torch.Tensor:
+    """Sum over levels of 0.25**level times the level bilinearly upsampled to (h, w).
+
+    Bilinear upsampling is separable and linear, so the whole sum is two matrix products: each
+    level's rows interpolated to h, placed side by side, then one product with all levels'
+    column interpolations. That writes the full-size map once instead of once per level
+    (measured 3-4x cheaper than five F.interpolate calls and their sums at 512 x 512), and
+    keeps F.interpolate's weights, so the result is the same to float rounding.
+    """
+    device = levels[0].device
+    with torch.autocast(device.type, enabled=False):  # float32 sums, also under autocast
+        rows = [
+            _interpolation(h, int(level.shape[-2]), device) @ level.float() * 0.25**index
+            for index, level in enumerate(levels)
+        ]
+        columns = torch.cat(
+            [_interpolation(w, int(level.shape[-1]), device) for level in levels], 1
+        )
+        return torch.cat(rows, dim=-1) @ columns.T
+
+
+def _interpolation(n_out: int, n_in: int, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in): bilinear upsampling along one axis as F.interpolate computes it."""
+    return _interpolation_cpu(n_out, n_in).to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolation_cpu(n_out: int, n_in: int) -> torch.Tensor:
+    # Source position of each output (align_corners=False), clamped at 0 as torch does.
+    position = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(
+        min=0.0
+    )
+    low = position.floor().long().clamp(max=n_in - 1)
+    high = (low + 1).clamp(max=n_in - 1)
+    frac = position - low
+    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    matrix.index_put_((rows, low), 1.0 - frac, accumulate=True)
+    matrix.index_put_((rows, high), frac, accumulate=True)
+    return matrix.float()
 
 
 def _divides(size: torch.Size, cells: tuple[int, int], step: int) -> bool:
