@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from model.generator import Generator
 from model.layers import mirror_pad
-from model.tone import apply_curve, compose, curve_table
+from model.tone import apply_curve, clip_mask, compose, curve_table
 
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
 # a few float copies of one strip (3 MB each), small enough to stay in cache.
@@ -149,7 +149,46 @@ def apply(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarr
     dtype (exact, and the cheapest per-pixel work there is); clipped values also get the fill,
     carried up from the working size by bilinear interpolation, while the mask comes from the
     full-resolution value itself, so clipped edges stay sharp.
+
+    A value below the mask never takes the fill, so for 8- and 16-bit photos its output is one
+    table look-up, and only pixels with a value in the mask are composed (most photos have
+    few): the same numbers as composing every pixel, at a fraction of the cost.
     """
+    if not np.issubdtype(image.dtype, np.integer):
+        return _apply_dense(image, canvas, prediction)
+    max_value = _max_value(image.dtype)
+    table = curve_table(prediction.knots, int(max_value) + 1).float()
+    codes = torch.arange(int(max_value) + 1).float().mul_(1.0 / max_value)
+    # The output of an unmasked code, rounded exactly as compose's result is below.
+    plain = table.clamp(0.0, 1.0).mul(max_value).round_().numpy().astype(image.dtype)
+    result: np.ndarray = np.take(plain, image)
+    masked = torch.nonzero(clip_mask(codes) > 0)  # the codes in the mask: the top ones
+    if len(masked) == 0:
+        return result
+    # The brightest channel of each pixel (three elementwise maxima: `.any(axis=-1)` over an
+    # axis of three measured 20x slower).
+    brightest = np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
+    ys, xs = np.nonzero(brightest >= int(masked[0]))
+    if len(ys) == 0:
+        return result
+    top = torch.tensor(float(prediction.knots[-1]))
+    low_fill = prediction.fills[:, : canvas.low_height, : canvas.low_width].float().cpu()
+    fill_wide = _widen(low_fill, canvas.width)
+    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
+    for start in range(0, len(ys), STRIP_PIXELS):
+        rows = torch.from_numpy(ys[start : start + STRIP_PIXELS])
+        cols = torch.from_numpy(xs[start : start + STRIP_PIXELS])
+        fill = torch.lerp(fill_wide[y0[rows], cols], fill_wide[y1[rows], cols], wy[rows][:, None])
+        raw = _hwc_tensor(image[rows.numpy(), cols.numpy()])
+        x = raw.float().mul_(1.0 / max_value)
+        values = compose(x, table[raw.long()], top, fill, dim=-1).mul_(max_value)
+        result[rows.numpy(), cols.numpy()] = values.round_().numpy().astype(image.dtype)
+    return result
+
+
+def _apply_dense(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
+    """`apply` composing every value, one strip of rows at a time (float photos; and the
+    definition the sparse path for integer photos is tested against)."""
     max_value = _max_value(image.dtype)
     integer = np.issubdtype(image.dtype, np.integer)
     table = curve_table(prediction.knots, int(max_value) + 1).float() if integer else None

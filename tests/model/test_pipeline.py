@@ -10,6 +10,7 @@ import torch
 import model.pipeline
 from model import Prediction, apply, correct_images, predict, prepare
 from model.layers import mirror_pad
+from model.pipeline import _apply_dense
 from tests.conftest import tiny_generator
 
 K = 32
@@ -129,3 +130,23 @@ def test_mirror_padding_is_one_mirror_where_one_is_enough_and_repeats_beyond() -
     wide = mirror_pad(x, 3, 10)[0, 0, 0].tolist()
     assert wide == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
     assert torch.equal(mirror_pad(x[..., :1, :], 4, 4), x[..., :1, :].expand(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("clipped", [0.0, 0.02, 0.6])
+def test_apply_equals_composing_every_value(dtype: type, clipped: float) -> None:
+    """The sparse path (a table for unmasked values, compose for the rest) gives exactly what
+    composing every value gives, for photos with few, some and many clipped values."""
+    rng = np.random.default_rng(7)
+    top = np.iinfo(dtype).max
+    image: np.ndarray = rng.integers(0, int(top * 0.9), (203, 317, 3)).astype(dtype)
+    hot = rng.random((203, 317)) < clipped
+    image[hot] = np.minimum(top, image[hot] + int(top * 0.3)).astype(dtype)
+    image[hot, rng.integers(0, 3)] = top  # a channel clipped where it is hot
+    generator = torch.Generator().manual_seed(1)
+    knots = torch.sort(torch.rand(33, generator=generator))[0]
+    knots[0] = 0.0
+    fills = torch.rand(6, 64, 64, generator=generator)
+    canvas = prepare(image, 64)
+    prediction = Prediction(1.0, "client", knots, fills)
+    assert np.array_equal(apply(image, canvas, prediction), _apply_dense(image, canvas, prediction))
