@@ -148,69 +148,100 @@ def apply(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarr
     Every value goes through the tone curve, read from a table of every code of the photo's
     dtype (exact, and the cheapest per-pixel work there is); clipped values also get the fill,
     carried up from the working size by bilinear interpolation, while the mask comes from the
-    full-resolution value itself, so clipped edges stay sharp.
+    full-resolution value itself, so clipped edges stay sharp. The photo is done one strip of
+    rows at a time; every strip uses the whole photo's coordinates, so strips join seamlessly.
 
     A value below the mask never takes the fill, so for 8- and 16-bit photos its output is one
-    table look-up, and only pixels with a value in the mask are composed (most photos have
-    few): the same numbers as composing every pixel, at a fraction of the cost.
+    table look-up; only pixels with a value in the mask are composed, gathered where a strip
+    has few of them (most photos), the whole strip where it has many: the same numbers as
+    composing every value (`_apply_dense`), at a fraction of the cost.
     """
     if not np.issubdtype(image.dtype, np.integer):
         return _apply_dense(image, canvas, prediction)
     max_value = _max_value(image.dtype)
     table = curve_table(prediction.knots, int(max_value) + 1).float()
     codes = torch.arange(int(max_value) + 1).float().mul_(1.0 / max_value)
-    # The output of an unmasked code, rounded exactly as compose's result is below.
+    # The output of an unmasked code, rounded exactly as a composed value is.
     plain = table.clamp(0.0, 1.0).mul(max_value).round_().numpy().astype(image.dtype)
-    result: np.ndarray = np.take(plain, image)
     masked = torch.nonzero(clip_mask(codes) > 0)  # the codes in the mask: the top ones
-    if len(masked) == 0:
-        return result
-    # The brightest channel of each pixel (three elementwise maxima: `.any(axis=-1)` over an
-    # axis of three measured 20x slower).
-    brightest = np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
-    ys, xs = np.nonzero(brightest >= int(masked[0]))
-    if len(ys) == 0:
-        return result
-    top = torch.tensor(float(prediction.knots[-1]))
-    low_fill = prediction.fills[:, : canvas.low_height, : canvas.low_width].float().cpu()
-    fill_wide = _widen(low_fill, canvas.width)
-    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
-    for start in range(0, len(ys), STRIP_PIXELS):
-        rows = torch.from_numpy(ys[start : start + STRIP_PIXELS])
-        cols = torch.from_numpy(xs[start : start + STRIP_PIXELS])
-        fill = torch.lerp(fill_wide[y0[rows], cols], fill_wide[y1[rows], cols], wy[rows][:, None])
-        raw = _hwc_tensor(image[rows.numpy(), cols.numpy()])
-        x = raw.float().mul_(1.0 / max_value)
-        values = compose(x, table[raw.long()], top, fill, dim=-1).mul_(max_value)
-        result[rows.numpy(), cols.numpy()] = values.round_().numpy().astype(image.dtype)
+    threshold = int(masked[0]) if len(masked) else None
+    result = np.empty(image.shape, dtype=image.dtype)
+    fills: _FillMap | None = None
+    for start, stop in _strips(canvas.height, canvas.width):
+        strip, out = image[start:stop], result[start:stop]
+        np.take(plain, strip, out=out)
+        if threshold is None:
+            continue
+        # The brightest channel of each pixel (three elementwise maxima: `.any(axis=-1)` over
+        # an axis of three measured 20x slower).
+        hot = np.maximum(np.maximum(strip[..., 0], strip[..., 1]), strip[..., 2]) >= threshold
+        count = int(np.count_nonzero(hot))
+        if count == 0:
+            continue
+        fills = fills or _FillMap(canvas, prediction)
+        if count > _GATHER_SHARE * hot.size:
+            fill, raw = fills.rows(start, stop), _hwc_tensor(strip)
+            out[...] = _composed(raw, table[raw.long()], fills.top, fill, max_value).numpy()
+            continue
+        ys, xs = np.nonzero(hot)
+        fill = fills.at(torch.from_numpy(ys + start), torch.from_numpy(xs))
+        raw = _hwc_tensor(strip[ys, xs])
+        out[ys, xs] = _composed(raw, table[raw.long()], fills.top, fill, max_value).numpy()
     return result
 
 
+# Above this share of a strip's pixels in the mask, composing the whole strip is cheaper than
+# gathering those pixels (which costs a few times as much per pixel).
+_GATHER_SHARE = 0.2
+
+
+def _composed(
+    raw: torch.Tensor, curved: torch.Tensor, top: torch.Tensor, fill: torch.Tensor, max_value: float
+) -> torch.Tensor:
+    """Integer values (..., 3), their curve values and fills -> output values, rounded, in the
+    values' dtype."""
+    x = raw.float().mul_(1.0 / max_value)
+    return compose(x, curved, top, fill, dim=-1).mul_(max_value).round_().to(raw.dtype)
+
+
+class _FillMap:
+    """The prediction's fill map at the photo's full width, read by rows or at pixels."""
+
+    def __init__(self, canvas: Canvas, prediction: Prediction) -> None:
+        self.top = torch.tensor(float(prediction.knots[-1]))
+        low_fill = prediction.fills[:, : canvas.low_height, : canvas.low_width].float().cpu()
+        # Widened to full width once (at most a few tens of MB: the canvas has at most
+        # working_size rows) and stored (h, W, 6) like the photo, so a row only blends two.
+        self.wide = _widen(low_fill, canvas.width)
+        self.y0, self.y1, self.wy = _source_coords(canvas.height, canvas.low_height)
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """(stop - start, W, 6): the fills of rows start..stop-1 of the photo."""
+        r = slice(start, stop)
+        return torch.lerp(self.wide[self.y0[r]], self.wide[self.y1[r]], self.wy[r][:, None, None])
+
+    def at(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """(K, 6): the fills at pixels (ys, xs), the same numbers as `rows` gives there."""
+        low, high = self.wide[self.y0[ys], xs], self.wide[self.y1[ys], xs]
+        return torch.lerp(low, high, self.wy[ys][:, None])
+
+
 def _apply_dense(image: np.ndarray, canvas: Canvas, prediction: Prediction) -> np.ndarray:
-    """`apply` composing every value, one strip of rows at a time (float photos; and the
-    definition the sparse path for integer photos is tested against)."""
+    """`apply` composing every value (float photos; and for integer ones the definition that
+    `apply`'s table and gathering are tested against)."""
     max_value = _max_value(image.dtype)
     integer = np.issubdtype(image.dtype, np.integer)
     table = curve_table(prediction.knots, int(max_value) + 1).float() if integer else None
-    top = float(prediction.knots[-1])
     result = np.empty(image.shape, dtype=image.dtype)
     out = torch.from_numpy(result)
-    low_fill = prediction.fills[:, : canvas.low_height, : canvas.low_width].float().cpu()
-    # The map is widened to full width once (at most a few tens of MB: the canvas has at
-    # most working_size rows) and stored (h, W, 4) like the photo, so each strip only blends
-    # two rows and nothing is permuted.
-    fill_wide = _widen(low_fill, canvas.width)
-    y0, y1, wy = _source_coords(canvas.height, canvas.low_height)
+    fills = _FillMap(canvas, prediction)
     for start, stop in _strips(canvas.height, canvas.width):
-        rows = slice(start, stop)
-        # Every strip uses the whole photo's row coordinates, so strips join without seams.
-        wr = wy[rows][:, None, None]
-        fill = torch.lerp(fill_wide[y0[rows]], fill_wide[y1[rows]], wr)
-        raw = _hwc_tensor(image[rows])
-        x = raw.float().mul_(1.0 / max_value)
-        curved = table[raw.long()] if table is not None else _curve_float(x, prediction.knots)
-        values = compose(x, curved, torch.tensor(top), fill, dim=-1).mul_(max_value)
-        out[rows] = values.round_() if integer else values
+        fill, raw = fills.rows(start, stop), _hwc_tensor(image[start:stop])
+        if table is not None:
+            out[start:stop] = _composed(raw, table[raw.long()], fills.top, fill, max_value)
+        else:
+            x = raw.float()
+            out[start:stop] = compose(x, _curve_float(x, prediction.knots), fills.top, fill, dim=-1)
     return result
 
 
