@@ -75,6 +75,7 @@ class Server:
     env: dict[str, str]
     ready_path: str
     start_timeout_s: float = 180.0
+    cwd: Path = REPO_ROOT  # the checkout whose code it runs
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
@@ -90,7 +91,7 @@ class Server:
             prefix="bench-server-", suffix=".log", delete=False
         )
         self.proc = subprocess.Popen(
-            args, cwd=REPO_ROOT, env={**os.environ, **self.env}, stdout=self.log, stderr=self.log
+            args, cwd=self.cwd, env={**os.environ, **self.env}, stdout=self.log, stderr=self.log
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -151,12 +152,16 @@ class Server:
                 child.kill()
 
 
-def exposure_server(checkpoint: Path, extra_env: dict[str, str] | None = None) -> Server:
-    """The service itself, as the README starts it."""
+def exposure_server(
+    checkpoint: Path, extra_env: dict[str, str] | None = None, checkout: Path = REPO_ROOT
+) -> Server:
+    """The service itself, as the README starts it, from `checkout` (another version of this
+    repository, to compare with) with this Python's packages."""
     args = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     env = {"EXPOSURE_DEVICE": "cpu", "EXPOSURE_CHECKPOINT": str(checkpoint)}
-    env.update({"EXPOSURE_LOG_LEVEL": "warning", **(extra_env or {})})
-    return Server([*args, "--port", "{port}", "--log-level", "warning"], env, "/readyz")
+    env.update({"PYTHONPATH": str(checkout), "EXPOSURE_LOG_LEVEL": "warning", **(extra_env or {})})
+    argv = [*args, "--port", "{port}", "--log-level", "warning"]
+    return Server(argv, env, "/readyz", cwd=checkout)
 
 
 @dataclass

@@ -1,14 +1,19 @@
 """Serving throughput and latency: the service with batching on and off, and LitServe.
 
     python bench/serve_bench.py [--requests 32] [--rounds 3] [--concurrency 1,4,16,64]
+    python bench/serve_bench.py --only on --baseline ../old --baseline ../old --alternate \
+        --rounds 4 --concurrency 1,16          # this checkout against another, ABBA
 
 Starts one deployment at a time as a subprocess on 127.0.0.1 (a free port, the CPU, the same
 checkpoint), warms it up with requests that are not counted, sends the same JPEG from an async
 httpx client at each concurrency (the same number of uploads for every deployment), stops it,
 and goes on to the next: no deployment runs while another is measured. Each round visits every
-deployment in turn, so slow drift in the machine's speed is shared among them. Progress goes to
-stderr; stdout gets one markdown table, ordered by server, batching and concurrency. A script
-that prints numbers, not a timed test.
+deployment in turn, so slow drift in the machine's speed is shared among them; with --alternate,
+odd rounds visit them in reverse (A B, then B A). --baseline serves another checkout of this
+repository (its code and its shipped checkpoint) as one more deployment; given twice, the
+two copies show how far the method itself spreads. Progress goes to stderr; stdout gets one
+markdown table, ordered by server, batching and concurrency, then each round's images/s and
+p50 latency with their medians. A script that prints numbers, not a timed test.
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ def litserve_server(checkpoint: Path, config: str, batch_timeout: float) -> harn
     return harness.Server(args, {}, "/health", start_timeout_s=600)
 
 
-def exposure(checkpoint: Path, env: dict[str, str]) -> Callable[[], harness.Server]:
-    return lambda: harness.exposure_server(checkpoint, env)
+def exposure(
+    checkpoint: Path, env: dict[str, str], checkout: Path = harness.REPO_ROOT
+) -> Callable[[], harness.Server]:
+    return lambda: harness.exposure_server(checkpoint, env, checkout)
 
 
 def litserve(checkpoint: Path, config: str, timeout: float) -> Callable[[], harness.Server]:
@@ -65,6 +72,7 @@ class Tally:
     errors: int = 0
     wall_s: float = 0.0
     peak_rss: int = 0
+    rounds: list[tuple[float, float]] = field(default_factory=list)  # (images/s, p50 s) each
     batches: dict[str, float] = field(default_factory=dict)  # batch-size histogram, summed
 
 
@@ -110,6 +118,7 @@ def run_round(
                 for key, value in after.items():
                     tally.batches[key] = tally.batches.get(key, 0.0) + value - before.get(key, 0.0)
             rate = len(result.latencies) / result.wall_s if result.wall_s else 0.0
+            tally.rounds.append((rate, result.percentile(50)))
             print(f"{name}, c={concurrency}: {rate:.2f} images/s", file=sys.stderr, flush=True)
     finally:
         server.stop()
@@ -136,6 +145,14 @@ def main() -> None:
         help="LitServe configurations, WORKERSxTHREADS, comma-separated (e.g. 1x2,2x1)",
     )
     parser.add_argument("--litserve-timeout", type=float, default=0.01, help="batch_timeout s")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        type=Path,
+        help="another checkout to serve as one more deployment (repeatable)",
+    )
+    parser.add_argument("--alternate", action="store_true", help="odd rounds in reverse order")
     args = parser.parse_args()
     levels = sorted({int(c) for c in args.concurrency.split(",")})
     width, height = (int(v) for v in args.size.split("x"))
@@ -167,6 +184,10 @@ def main() -> None:
     # Fixed order whatever --only says: ours (batching on, off, one lane), then LitServe.
     chosen = set(args.only.split(","))
     deployments = [d for key in available if key in chosen for d in available[key]]
+    for index, checkout in enumerate(args.baseline, start=1):
+        shipped = checkout / "checkpoints" / "exposure-gan.safetensors"
+        name = f"exposure, baseline {index}: {checkout}"
+        deployments.append((name, exposure(shipped, {}, checkout.resolve())))
     print(
         f"{width}x{height} JPEG ({args.mp:.2f} MP, {len(body)} bytes), checkpoint {checkpoint}, "
         f"{args.rounds} rounds per level, one deployment at a time",
@@ -178,7 +199,8 @@ def main() -> None:
     tallies = {name: {c: Tally() for c in levels} for name, _ in deployments}
     for number in range(args.rounds):
         print(f"round {number + 1} of {args.rounds}", file=sys.stderr, flush=True)
-        for name, make in deployments:
+        order = deployments[::-1] if args.alternate and number % 2 else deployments
+        for name, make in order:
             run_round(name, make(), body, args, tallies[name])
     rows = [
         row(name, c, tally, name.startswith("exposure"), args.mp)
@@ -186,6 +208,17 @@ def main() -> None:
         for c, tally in tallies[name].items()
     ]
     print(HEADER + "\n" + "\n".join(rows))
+    print("\n| deployment | conc. | images/s by round | median | p50 s by round | median |")
+    print("|---|---:|---|---:|---|---:|")
+    for name, _ in deployments:
+        for c, tally in tallies[name].items():
+            rates = [r for r, _ in tally.rounds]
+            p50s = [p for _, p in tally.rounds]
+            print(
+                f"| {name} | {c} | {' '.join(f'{r:.2f}' for r in rates)} "
+                f"| {np.median(rates):.2f} | {' '.join(f'{p:.3f}' for p in p50s)} "
+                f"| {np.median(p50s):.3f} |"
+            )
 
 
 if __name__ == "__main__":
