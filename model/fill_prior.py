@@ -21,6 +21,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from model.layers import bilinear_source
+
 # Neighbourhood sides, in pixels of the working size (training crops and service canvases alike),
 # over which colours are spread into clipped areas, up to the whole picture; each coarser one
 # counts a quarter as much, so it only speaks where the finer ones found nothing.
@@ -86,18 +88,12 @@ def _interpolation(n_out: int, n_in: int, device: torch.device) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _interpolation_cpu(n_out: int, n_in: int) -> torch.Tensor:
-    # Source position of each output (align_corners=False), clamped at 0 as torch does.
-    position = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(
-        min=0.0
-    )
-    low = position.floor().long().clamp(max=n_in - 1)
-    high = (low + 1).clamp(max=n_in - 1)
-    frac = position - low
-    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    low, high, frac = bilinear_source(n_out, n_in)
+    matrix = torch.zeros(n_out, n_in)
     rows = torch.arange(n_out)
     matrix.index_put_((rows, low), 1.0 - frac, accumulate=True)
     matrix.index_put_((rows, high), frac, accumulate=True)
-    return matrix.float()
+    return matrix
 
 
 def _divides(size: torch.Size, cells: tuple[int, int], step: int) -> bool:

@@ -74,3 +74,12 @@ def _pad4d(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.
     if x.dim() == 3:
         return F.pad(x[None], pad, mode=mode)[0]
     return F.pad(x, pad, mode=mode)
+
+
+def bilinear_source(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear source indices and weights along one axis, as F.interpolate(align_corners=False)
+    computes them: for each output, the two inputs it blends and the second one's weight."""
+    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    i0 = pos.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    return i0, i1, (pos - i0).float()

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from model.generator import Generator
-from model.layers import mirror_pad
+from model.layers import bilinear_source, mirror_pad
 from model.tone import apply_curve, clip_mask, compose, curve_table
 
 # Pixels per strip when reading or writing the photo at full resolution: bounds peak memory to
@@ -106,14 +106,6 @@ def _hwc_tensor(image: np.ndarray) -> torch.Tensor:
         # Read-only arrays (decoded images) are fine: nothing writes through the tensor.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(image))
-
-
-def _source_coords(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bilinear source indices and weights, as F.interpolate(align_corners=False) computes them."""
-    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
-    i0 = pos.floor().long().clamp(max=n_in - 1)
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    return i0, i1, (pos - i0).float()
 
 
 def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
@@ -213,7 +205,7 @@ class _FillMap:
         # Widened to full width once (at most a few tens of MB: the canvas has at most
         # working_size rows) and stored (h, W, 6) like the photo, so a row only blends two.
         self.wide = _widen(low_fill, canvas.width)
-        self.y0, self.y1, self.wy = _source_coords(canvas.height, canvas.low_height)
+        self.y0, self.y1, self.wy = bilinear_source(canvas.height, canvas.low_height)
 
     def rows(self, start: int, stop: int) -> torch.Tensor:
         """(stop - start, W, 6): the fills of rows start..stop-1 of the photo."""
