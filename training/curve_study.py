@@ -19,7 +19,6 @@ the fitted curve and the inverse at the pair's EV, each applied to the frame.
 
 from __future__ import annotations
 
-import csv
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,9 @@ from PIL import Image, ImageDraw
 
 from model import linear_to_srgb, srgb_to_linear
 from training.command import command_parser, exit_status
+from training.data import load_brackets
 from training.degrade import ToneCurve, filmic_curve, gamma_curve, srgb_curve
 from training.oracles import apply_curves, best_curves
-from training.photos import find_photos, load_photo
 
 CODES = np.arange(256, dtype=np.float64)
 MID = slice(64, 193)
@@ -68,34 +67,23 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def fit_pairs(root: Path, csv_path: Path | None, max_side: int = 768) -> list[CurveFit]:
-    evs: dict[str, float] = {}
-    if csv_path is not None:
-        with csv_path.open(newline="") as file:
-            evs = {row["name"]: float(row["ev"]) for row in csv.DictReader(file)}
-    targets = {p.stem: p for p in find_photos(root / "target")}
+    """The fitted curve of every pair under `root` (input/ and target/, read as training reads
+    them, at most `max_side` px), with its EV from the CSV, else estimated from the frames."""
     fits = []
-    for path in find_photos(root / "input"):
-        target_path = targets.get(path.stem)
-        if target_path is None or path.stem not in evs:
-            continue
-        frame = load_photo(path, max_side=max_side)
-        target = load_photo(target_path, max_side=max_side)
-        if frame is None or target is None or frame.shape != target.shape:
-            continue
-        ev = evs[path.stem]
-        luts = best_curves(frame, target, shared=True)
-        inverse = np.clip(np.round(camera_inverse(ev)), 0, 255).astype(np.uint8)
+    for pair in load_brackets(root, csv_path, max_side):
+        luts = best_curves(pair.exposed, pair.target, shared=True)
+        inverse = np.clip(np.round(camera_inverse(pair.ev)), 0, 255).astype(np.uint8)
         fits.append(
             CurveFit(
-                path.stem,
-                ev,
+                pair.name,
+                pair.ev,
                 luts[0].astype(np.float64),
-                _psnr(apply_curves(frame, luts), target),
-                _psnr(apply_curves(frame, np.repeat(inverse[None], 3, axis=0)), target),
+                _psnr(apply_curves(pair.exposed, luts), pair.target),
+                _psnr(apply_curves(pair.exposed, np.repeat(inverse[None], 3, axis=0)), pair.target),
             )
         )
     if not fits:
-        raise ValueError(f"no pairs with an EV in {root} (input/ and target/, and the CSV)")
+        raise ValueError(f"no pairs in {root} (input/ and target/ with the same file names)")
     return fits
 
 

@@ -42,6 +42,7 @@ class BracketPair:
     exposed: np.ndarray
     target: np.ndarray
     ev: float
+    name: str = ""  # the files' shared stem
 
 
 def load_brackets(
@@ -66,7 +67,12 @@ def load_brackets(
             continue
         ev = evs.get(path.stem)
         pairs.append(
-            BracketPair(exposed, target, estimate_pair_ev(exposed, target) if ev is None else ev)
+            BracketPair(
+                exposed,
+                target,
+                estimate_pair_ev(exposed, target) if ev is None else ev,
+                path.stem,
+            )
         )
     return pairs
 
