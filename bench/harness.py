@@ -222,6 +222,21 @@ def batch_buckets(url: str) -> dict[str, float]:
     return found | {key: float(value) for key, value in _TOTAL.findall(text)}
 
 
+_STAGE = re.compile(
+    r'^exposure_stage_duration_seconds_(sum|count)\{stage="([^"]+)"\} ([0-9.e+]+)$', re.M
+)
+
+
+def stage_totals(url: str) -> dict[str, tuple[float, float]]:
+    """Seconds and images so far per stage of exposure_stage_duration_seconds (none on a
+    version of the service without it)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    found: dict[str, dict[str, float]] = {}
+    for kind, stage, value in _STAGE.findall(text):
+        found.setdefault(stage, {})[kind] = float(value)
+    return {stage: (v.get("sum", 0.0), v.get("count", 0.0)) for stage, v in found.items()}
+
+
 def batch_summary(before: dict[str, float], after: dict[str, float]) -> str:
     """'~mean (size:batches ...)' from two snapshots of the histogram."""
     total = after.get("count", 0.0) - before.get("count", 0.0)

@@ -74,6 +74,7 @@ class Tally:
     peak_rss: int = 0
     rounds: list[tuple[float, float]] = field(default_factory=list)  # (images/s, p50 s) each
     batches: dict[str, float] = field(default_factory=dict)  # batch-size histogram, summed
+    stages: dict[str, list[float]] = field(default_factory=dict)  # [seconds, images] by stage
 
 
 def row(name: str, concurrency: int, tally: Tally, ours: bool, mp: float) -> str:
@@ -104,6 +105,7 @@ def run_round(
         harness.drive(server.url + "/correct", body, warm, 2 * warm, args.max_seconds)
         for concurrency, tally in tallies.items():
             before = harness.batch_buckets(server.url) if ours else {}
+            stages_before = harness.stage_totals(server.url) if ours else {}
             server.reset_peak()
             requests = max(args.requests, 2 * concurrency)
             result = harness.drive(
@@ -117,6 +119,11 @@ def run_round(
                 after = harness.batch_buckets(server.url)
                 for key, value in after.items():
                     tally.batches[key] = tally.batches.get(key, 0.0) + value - before.get(key, 0.0)
+                for stage, (seconds, count) in harness.stage_totals(server.url).items():
+                    was = stages_before.get(stage, (0.0, 0.0))
+                    total = tally.stages.setdefault(stage, [0.0, 0.0])
+                    total[0] += seconds - was[0]
+                    total[1] += count - was[1]
             rate = len(result.latencies) / result.wall_s if result.wall_s else 0.0
             tally.rounds.append((rate, result.percentile(50)))
             print(f"{name}, c={concurrency}: {rate:.2f} images/s", file=sys.stderr, flush=True)
@@ -219,6 +226,29 @@ def main() -> None:
                 f"| {np.median(rates):.2f} | {' '.join(f'{p:.3f}' for p in p50s)} "
                 f"| {np.median(p50s):.3f} |"
             )
+    stage_table(deployments, tallies)
+
+
+def stage_table(
+    deployments: list[tuple[str, Callable[[], harness.Server]]],
+    tallies: dict[str, dict[int, Tally]],
+) -> None:
+    """Mean milliseconds per image in each stage (exposure_stage_duration_seconds), for the
+    deployments that export it; queue and pool_wait are waiting, the others work."""
+    names = sorted({s for per in tallies.values() for t in per.values() for s in t.stages})
+    if not names:
+        return
+    print(f"\n| deployment | conc. | {' | '.join(names)} |  (mean ms per image)")
+    print("|---|---:|" + "---:|" * len(names))
+    for name, _ in deployments:
+        for c, tally in tallies[name].items():
+            if not tally.stages:
+                continue
+            cells = [
+                f"{1000 * s / n:.1f}" if n else "-"
+                for s, n in (tally.stages.get(stage, [0.0, 0.0]) for stage in names)
+            ]
+            print(f"| {name} | {c} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, t
     h, w = values.shape[-2:]
     c = values.shape[1]
     # Weighted values and weights in one tensor: one pooling and one upsampling per level.
-    stacked = torch.cat([values * weights, weights], dim=1)
+    stacked = torch.empty(values.shape[0], c + 1, h, w, dtype=values.dtype, device=values.device)
+    torch.mul(values, weights, out=stacked[:, :c])
+    stacked[:, c:] = weights
     levels: list[torch.Tensor] = []
     previous = 1
     for cell in _SPREAD_CELLS:
@@ -57,28 +59,39 @@ def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, t
         previous = cell
     total = _upsampled_sum(levels, h, w)
     num, den = total[:, :c], total[:, c:]
-    return num / den.clamp(min=1e-6), den
+    return num.div_(den.clamp(min=1e-6)), den
 
 
 def _upsampled_sum(levels: list[torch.Tensor], h: int, w: int) -> torch.Tensor:
     """Sum over levels of 0.25**level times the level bilinearly upsampled to (h, w).
 
-    Bilinear upsampling is separable and linear, so the whole sum is two matrix products: each
-    level's rows interpolated to h, placed side by side, then one product with all levels'
-    column interpolations. That writes the full-size map once instead of once per level
-    (measured 3-4x cheaper than five F.interpolate calls and their sums at 512 x 512), and
-    keeps F.interpolate's weights, so the result is the same to float rounding.
+    Bilinear upsampling is separable and linear, so the coarser levels' sum is two matrix
+    products: each level's rows interpolated to h, placed side by side, then one product with
+    all their column interpolations, added onto the finest level's upsampling. That writes the
+    full-size map twice instead of once per level (measured 3-4x cheaper than five
+    F.interpolate calls and their sums at 512 x 512), and keeps F.interpolate's weights, so the
+    result is the same to float rounding.
     """
     device = levels[0].device
     with torch.autocast(device.type, enabled=False):  # float32 sums, also under autocast
+        # The finest level is upsampled directly: its interpolation matrices would be most
+        # of the product's width (128 of 171 columns at 512 px), and F.interpolate reads
+        # only two inputs per output (measured 7.6 -> 4.8 ms for four maps at 512 x 512).
+        first = F.interpolate(levels[0].float(), (h, w), mode="bilinear", align_corners=False)
+        first = first.contiguous()
+        coarser = levels[1:]
+        if not coarser:
+            return first
         rows = [
             _interpolation(h, int(level.shape[-2]), device) @ level.float() * 0.25**index
-            for index, level in enumerate(levels)
+            for index, level in enumerate(coarser, start=1)
         ]
         columns = torch.cat(
-            [_interpolation(w, int(level.shape[-1]), device) for level in levels], 1
+            [_interpolation(w, int(level.shape[-1]), device) for level in coarser], 1
         )
-        return torch.cat(rows, dim=-1) @ columns.T
+        # One product over every row of every map, added in place: (N C h, K) @ (K, w).
+        first.view(-1, w).addmm_(torch.cat(rows, dim=-1).view(-1, columns.shape[1]), columns.T)
+        return first
 
 
 def _interpolation(n_out: int, n_in: int, device: torch.device) -> torch.Tensor:
@@ -107,24 +120,28 @@ def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.
     their own recorded channels).
     `x` (N, 3, H, W) in [0, 1], `top` (N,) the curve's value at 1, `mask` = clip_mask(x)."""
     # Plain NCHW: the elementwise work and pooling here run about 40% slower in channels_last.
+    # In-place wherever a map is not read again: each fresh full-size map costs its page
+    # faults as well as its pass over memory.
     x = x.float().contiguous()
-    mask = mask.contiguous()
-    recorded = 1.0 - mask.float()  # per channel: how surely it did not clip
+    mask = mask.float().contiguous()
+    n, _, h, w = x.shape
+    recorded = 1.0 - mask  # per channel: how surely it did not clip
     all_recorded = recorded.prod(dim=1, keepdim=True)
-    some_recorded = 1.0 - mask.float().amin(dim=1, keepdim=True)
-    log_x = torch.log(x.clamp(min=_EPS))
+    log_x = x.clamp(min=_EPS).log_()
     chroma = log_x - log_x.mean(dim=1, keepdim=True)  # log-ratios to the pixel's own mean
     local_chroma, _ = spread(chroma, all_recorded)
     # The brightness that best explains the recorded channels, then what the clipped ones were.
-    weight = recorded.sum(dim=1, keepdim=True).clamp(min=1e-3)
-    log_scale = (recorded * (log_x - local_chroma)).sum(dim=1, keepdim=True) / weight
-    estimate = torch.exp(log_scale + local_chroma)  # as an input value, > 1 where it clipped
+    weight = recorded.sum(dim=1, keepdim=True).clamp_(min=1e-3)
+    log_scale = (log_x.sub_(local_chroma)).mul_(recorded).sum(dim=1, keepdim=True).div_(weight)
+    estimate = local_chroma.add_(log_scale).exp_()  # as an input value, > 1 where it clipped
     # Beyond 1 the curve is carried on straight from its top (exact for SPEC's simulation).
     t = top.detach().float()[:, None, None, None].clamp(max=1.0 - 1e-3)
-    per_channel = (t * (estimate - 1.0) / (1.0 - t)).clamp(0.0, 1.0)
+    fills = torch.empty(n, 6, h, w, dtype=x.dtype, device=x.device)
+    per_channel = fills[:, 3:]
+    torch.mul(estimate.sub_(1.0), t / (1.0 - t), out=per_channel).clamp_(0.0, 1.0)
     # Fully clipped areas: the estimates of the partially clipped pixels around them.
-    partial = some_recorded * (1.0 - all_recorded)
+    partial = all_recorded.neg_().add_(1.0).mul_(1.0 - mask.amin(dim=1, keepdim=True))
     # Brightness only: spreading the channels' mean is one normalised convolution, not three.
     around, found = spread(per_channel.mean(dim=1, keepdim=True), partial)
-    around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5)).expand_as(x)
-    return torch.cat([around, per_channel], dim=1).clamp(_FILL_RANGE, 1.0 - _FILL_RANGE)
+    fills[:, :3] = around.masked_fill_(found <= 1e-4, 0.5)
+    return fills.clamp_(_FILL_RANGE, 1.0 - _FILL_RANGE)

@@ -97,3 +97,38 @@ def test_spread_matches_its_definition_at_every_size(size: tuple[int, int]) -> N
     want, want_found = _spread_by_definition(values, weights)
     assert torch.allclose(found, want_found, atol=1e-6)
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def _prior_by_definition(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """prior_fill's arithmetic written plainly, one fresh map per step (prior_fill reorders it
+    and works in place)."""
+    eps = 1.0 / 255.0
+    recorded = 1.0 - mask
+    all_recorded = recorded.prod(dim=1, keepdim=True)
+    some_recorded = 1.0 - mask.amin(dim=1, keepdim=True)
+    log_x = torch.log(x.clamp(min=eps))
+    chroma = log_x - log_x.mean(dim=1, keepdim=True)
+    local_chroma, _ = _spread_by_definition(chroma, all_recorded)
+    weight = recorded.sum(dim=1, keepdim=True).clamp(min=1e-3)
+    log_scale = (recorded * (log_x - local_chroma)).sum(dim=1, keepdim=True) / weight
+    estimate = torch.exp(log_scale + local_chroma)
+    t = top[:, None, None, None].clamp(max=1.0 - 1e-3)
+    per_channel = (t * (estimate - 1.0) / (1.0 - t)).clamp(0.0, 1.0)
+    partial = some_recorded * (1.0 - all_recorded)
+    around, found = _spread_by_definition(per_channel.mean(dim=1, keepdim=True), partial)
+    around = torch.where(found > 1e-4, around, torch.full_like(around, 0.5)).expand_as(x)
+    return torch.cat([around, per_channel], dim=1).clamp(0.02, 0.98)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_prior_fill_matches_its_definition(channels_last: bool) -> None:
+    # Bright noisy photos with clipped blobs: every branch (partial, full, nothing found).
+    generator = torch.Generator().manual_seed(11)
+    x = (torch.rand(2, 3, 96, 160, generator=generator) * 1.6).clamp(max=1.0)
+    x[1, :, 40:70, 50:120] = 1.0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    top = torch.tensor([0.7, 0.85])
+    got = prior_fill(x, top, clip_mask(x))
+    want = _prior_by_definition(x.contiguous(), top, clip_mask(x.contiguous()))
+    assert torch.allclose(got, want, atol=1e-5)

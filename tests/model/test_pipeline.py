@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import model.pipeline
 from model import Prediction, apply, correct_images, predict, prepare
@@ -150,3 +151,17 @@ def test_apply_equals_composing_every_value(dtype: type, clipped: float) -> None
     canvas = prepare(image, 64)
     prediction = Prediction(1.0, "client", knots, fills)
     assert np.array_equal(apply(image, canvas, prediction), _apply_dense(image, canvas, prediction))
+
+
+@pytest.mark.parametrize("size", [(517, 776), (1000, 37), (37, 1000), (513, 514), (3000, 2000)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_downscaling_is_adaptive_average_pooling(size: tuple[int, int], dtype: type) -> None:
+    # The canvas pools in strips with gathers; its definition is torch's adaptive pooling.
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, np.iinfo(dtype).max, (*size, 3), dtype=dtype, endpoint=True)
+    canvas = prepare(image, 512)
+    full = torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None]
+    want = F.adaptive_avg_pool2d(full, (canvas.low_height, canvas.low_width))[0]
+    got = canvas.tensor[:, : canvas.low_height, : canvas.low_width].double()
+    assert canvas.downscaled
+    assert torch.allclose(got, want / np.iinfo(dtype).max, atol=1e-6)
