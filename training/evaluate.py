@@ -5,7 +5,9 @@
 
 Simulated scenarios print identity and the told-truth inverse; real pairs print identity and
 the oracles fitted to the target (`training.oracles`). With a checkpoint, its blind output
-(the model estimates the EV), and with `--with-ev` its output told the true EV.
+(the model estimates the EV), and with `--with-ev` its output told the true EV. Below each
+table, where inputs have areas with every channel clipped: how bright each row brings them back
+against the target (`training.clipped_regions`).
 `bench/http_eval.py` drives the same cases and tables through the HTTP service.
 """
 
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from model import correct_images, load_generator
+from training.clipped_regions import MIN_REGION, RegionScores, region_scores
 from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
 from training.oracles import oracle_outputs
@@ -72,8 +75,10 @@ def score_cases(
     with_ev: bool = False,
     out: Path | None = None,
     samples: int | None = None,
+    regions: dict[str, list[RegionScores]] | None = None,
 ) -> dict[str, Scores]:
-    """Mean scores per row over `cases`; side-by-sides (input | each row | truth) into `out`."""
+    """Mean scores per row over `cases`; side-by-sides (input | each row | truth) into `out`;
+    each row's scores in the input's fully clipped regions appended to `regions` where given."""
     per_row: dict[str, list[Scores]] = {}
     for index, case in enumerate(cases):
         outputs = reference_outputs(case)
@@ -84,6 +89,8 @@ def score_cases(
             outputs.update(zip(("blind", "told_ev"), correct(case, evs), strict=False))
         for row, image in outputs.items():
             per_row.setdefault(row, []).append(score(case.truth, image))
+            if regions is not None and (found := region_scores(case.input, image, case.truth)):
+                regions.setdefault(row, []).append(found)
         if out is not None and (samples is None or index < samples):
             out.mkdir(parents=True, exist_ok=True)
             panels = [case.input, *list(outputs.values())[1:], case.truth]
@@ -102,6 +109,27 @@ def format_table(results: dict[str, Scores]) -> str:
         values = scores.as_dict()
         cells = " | ".join(f"{values[key]:.{digits}f}" for _, key, digits in COLUMNS)
         lines.append(f"| {LABELS.get(method, method)} | {cells} |")
+    return "\n".join(lines)
+
+
+def format_region_table(regions: dict[str, list[RegionScores]]) -> str:
+    """Per row, over the images with fully clipped regions: mean luminance there (target,
+    output), the output's mean and mean absolute difference from the target's per image, and
+    the mean absolute error in 8-bit levels."""
+    lines = [
+        f"Where every channel clipped (regions of at least {MIN_REGION} px):",
+        "| method | images | target lum | output lum | diff | abs diff | MAE levels |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method, found in regions.items():
+        target = np.array([r.target_luminance for r in found])
+        output = np.array([r.output_luminance for r in found])
+        mae = np.mean([r.mae_levels for r in found])
+        lines.append(
+            f"| {LABELS.get(method, method)} | {len(found)} | {target.mean():.3f} "
+            f"| {output.mean():.3f} | {np.mean(output - target):+.3f} "
+            f"| {np.mean(np.abs(output - target)):.3f} | {mae:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -153,8 +181,11 @@ def run(
     report: dict[str, dict[str, Scores]] = {}
     for key, title, cases, told in case_sets(args):
         out = args.out / key if args.out is not None else None
-        report[key] = score_cases(cases, correct, told, out, args.samples)
+        regions: dict[str, list[RegionScores]] = {}
+        report[key] = score_cases(cases, correct, told, out, args.samples, regions)
         print(f"\n{title}\n{format_table(report[key])}", flush=True)
+        if regions:
+            print(f"\n{format_region_table(regions)}", flush=True)
         if footer is not None and (extra := footer(key)):
             print(extra, flush=True)
     if args.out is not None:

@@ -198,3 +198,25 @@ def test_contact_sheet_has_one_row_per_image(
     assert contact_sheet.main([*argv, "--out", str(out), "--width", "40"]) == 0
     with Image.open(out) as sheet:
         assert sheet.width == 40
+
+
+def test_fully_clipped_regions_get_their_own_table(
+    tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "clipped"
+    for part in ("input", "target"):
+        (folder / part).mkdir(parents=True)
+    target = np.full((64, 64, 3), 120, dtype=np.uint8)
+    target[8:40, 8:40] = 220
+    exposed = np.full_like(target, 200)
+    exposed[8:40, 8:40] = 255  # 1,024 px with every channel clipped
+    Image.fromarray(target).save(folder / "target" / "w.png")
+    Image.fromarray(exposed).save(folder / "input" / "w.png")
+    (folder / "pairs.csv").write_text("name,ev\nw,1.0\n")
+    argv = ["--pairs", str(folder), "--pairs-csv", str(folder / "pairs.csv")]
+    assert ev.main([*argv, "--checkpoint", str(tiny), "--with-ev"]) == 0
+    printed = capsys.readouterr().out
+    assert "Where every channel clipped (regions of at least 400 px):" in printed
+    # Identity returns 255 where the target is 220: 35 levels, luminance 1.0 against 0.863.
+    assert "| identity (input returned) | 1 | 0.863 | 1.000 | +0.137 | 0.137 | 35.0 |" in printed
+    assert "| checkpoint, told ev | 1 |" in printed
