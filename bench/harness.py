@@ -215,9 +215,15 @@ _BUCKET = re.compile(r'^exposure_batch_size_bucket\{le="([^"]+)"\} ([0-9.e+]+)$'
 _TOTAL = re.compile(r"^exposure_batch_size_(sum|count) ([0-9.e+]+)$", re.M)
 
 
-def batch_buckets(url: str) -> dict[str, float]:
-    """Cumulative counts of the exposure_batch_size histogram by upper bound, sum and count."""
-    text = httpx.get(url + "/metrics", timeout=10).text
+def metrics_text(url: str) -> str:
+    """The service's /metrics page."""
+    return httpx.get(url + "/metrics", timeout=10).text
+
+
+def batch_buckets(url: str, text: str | None = None) -> dict[str, float]:
+    """Cumulative counts of the exposure_batch_size histogram by upper bound, sum and count;
+    from `text` (a /metrics page already fetched) where given."""
+    text = metrics_text(url) if text is None else text
     found = {le: float(count) for le, count in _BUCKET.findall(text)}
     return found | {key: float(value) for key, value in _TOTAL.findall(text)}
 
@@ -227,10 +233,9 @@ _STAGE = re.compile(
 )
 
 
-def stage_totals(url: str) -> dict[str, tuple[float, float]]:
-    """Seconds and images so far per stage of exposure_stage_duration_seconds (none on a
-    version of the service without it)."""
-    text = httpx.get(url + "/metrics", timeout=10).text
+def stage_totals(text: str) -> dict[str, tuple[float, float]]:
+    """Seconds and images so far per stage of exposure_stage_duration_seconds, from a /metrics
+    page (none on a version of the service without it)."""
     found: dict[str, dict[str, float]] = {}
     for kind, stage, value in _STAGE.findall(text):
         found.setdefault(stage, {})[kind] = float(value)

@@ -104,8 +104,9 @@ def run_round(
         warm = max(tallies)
         harness.drive(server.url + "/correct", body, warm, 2 * warm, args.max_seconds)
         for concurrency, tally in tallies.items():
-            before = harness.batch_buckets(server.url) if ours else {}
-            stages_before = harness.stage_totals(server.url) if ours else {}
+            page = harness.metrics_text(server.url) if ours else ""
+            before = harness.batch_buckets(server.url, page) if ours else {}
+            stages_before = harness.stage_totals(page)
             server.reset_peak()
             requests = max(args.requests, 2 * concurrency)
             result = harness.drive(
@@ -116,10 +117,11 @@ def run_round(
             tally.wall_s += result.wall_s
             tally.peak_rss = max(tally.peak_rss, server.peak_rss)
             if ours:
-                after = harness.batch_buckets(server.url)
+                page = harness.metrics_text(server.url)
+                after = harness.batch_buckets(server.url, page)
                 for key, value in after.items():
                     tally.batches[key] = tally.batches.get(key, 0.0) + value - before.get(key, 0.0)
-                for stage, (seconds, count) in harness.stage_totals(server.url).items():
+                for stage, (seconds, count) in harness.stage_totals(page).items():
                     was = stages_before.get(stage, (0.0, 0.0))
                     total = tally.stages.setdefault(stage, [0.0, 0.0])
                     total[0] += seconds - was[0]

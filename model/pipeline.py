@@ -17,6 +17,7 @@ time, so memory stays bounded and there are no seams between strips.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -93,34 +94,48 @@ def _downscale(image: np.ndarray, low_h: int, low_w: int) -> torch.Tensor:
     uint8 photo), and about 4x faster on a 0.4 MP photo (that kernel loops per output).
     """
     height, width = image.shape[:2]
-    # One zero row (and, per strip, one zero column) past the end: what shorter bins read.
+    # One zero row (and one zero column of the strip buffer) past the end: what shorter bins
+    # read. The buffer is reused by every strip, and the bins are worked out once per axis.
     narrow = torch.zeros(height + 1, low_w, 3)
+    buffer = torch.zeros(max(1, STRIP_PIXELS // max(1, width)), width + 1, 3)
+    columns = _pool_bins(width, low_w)
     for start, stop in _strips(height, width):
-        strip = torch.zeros(stop - start, width + 1, 3)
+        strip = buffer[: stop - start]
         strip[:, :width] = _hwc_tensor(image[start:stop])
-        narrow[start:stop] = _pool_axis(strip, low_w, dim=1)
-    low = _pool_axis(narrow, low_h, dim=0).permute(2, 0, 1)
+        narrow[start:stop] = _pool_axis(strip, columns, dim=1)
+    low = _pool_axis(narrow, _pool_bins(height, low_h), dim=0).permute(2, 0, 1)
     return low.mul_(1.0 / _max_value(image.dtype))
 
 
-def _pool_axis(x: torch.Tensor, n_out: int, dim: int) -> torch.Tensor:
-    """Adaptive average pooling along `dim` to `n_out`; `x` ends along `dim` with one slice of
-    zeros that is not part of the data.
+@functools.lru_cache(maxsize=16)
+def _pool_bins(n_in: int, n_out: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Adaptive average pooling from `n_in` to `n_out` along one axis: for each step into the
+    bins, the input each bin reads (`n_in`, a zero slice past the data, where a bin is shorter
+    than that), and each bin's length.
 
-    Bin j covers inputs floor(j n / n_out) to ceil((j + 1) n / n_out), as in
-    F.adaptive_avg_pool2d. Bins hold at most a few inputs, so the sum is a few gathers of
-    whole slices, a bin shorter than the longest reading the zero slice for its missing ones.
+    Bin j covers inputs floor(j n_in / n_out) to ceil((j + 1) n_in / n_out), as in
+    F.adaptive_avg_pool2d. Bins hold at most a few inputs, so pooling is a few gathers of whole
+    slices.
     """
-    n_in = x.shape[dim] - 1
     j = torch.arange(n_out)
     start = (j * n_in) // n_out
     length = -((-(j + 1) * n_in) // n_out) - start
-    total = x.index_select(dim, start)
-    for step in range(1, int(length.max())):
-        total += x.index_select(dim, torch.where(step < length, start + step, n_in))
+    steps = [torch.where(step < length, start + step, n_in) for step in range(int(length.max()))]
+    return tuple(steps), length.float()
+
+
+def _pool_axis(
+    x: torch.Tensor, bins: tuple[tuple[torch.Tensor, ...], torch.Tensor], dim: int
+) -> torch.Tensor:
+    """Pools `x` along `dim` with `_pool_bins`' bins; `x` ends along `dim` with one slice of
+    zeros that is not part of the data."""
+    steps, length = bins
+    total = x.index_select(dim, steps[0])
+    for index in steps[1:]:
+        total += x.index_select(dim, index)
     shape = [1] * x.dim()
-    shape[dim] = n_out
-    return total.div_(length.view(shape).float())
+    shape[dim] = len(length)
+    return total.div_(length.view(shape))
 
 
 def _hwc_tensor(image: np.ndarray) -> torch.Tensor:
