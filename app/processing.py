@@ -6,28 +6,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model import Canvas, Prediction, apply, overexpose, overexpose_uint8, prepare
+from model import (
+    Canvas,
+    EvChoice,
+    ExposureEstimator,
+    Prediction,
+    apply,
+    choose_ev,
+    overexpose,
+    overexpose_uint8,
+    prepare,
+)
 from model.photo import DecodedImage, check_encodable, decode, encode
 
 
 @dataclass
 class Upload:
-    """A decoded upload, the output format it will be written in, and its generator canvas."""
+    """A decoded upload, the output format it will be written in, and, for a correction, its
+    generator canvas and the EV it is corrected for."""
 
     photo: DecodedImage
     fmt: str
     canvas: Canvas | None = None
+    choice: EvChoice | None = None
 
 
 def read_upload(
-    data: bytes, max_pixels: int, fmt: str | None, working_size: int | None = None
+    data: bytes,
+    max_pixels: int,
+    fmt: str | None,
+    working_size: int | None = None,
+    estimator: ExposureEstimator | None = None,
+    ev: float | None = None,
 ) -> Upload:
-    """Decodes, checks the output format can hold it, and builds the canvas when asked: one job."""
+    """Decodes, checks the output format can hold it and, given a working size, builds the
+    canvas and chooses the EV (the client's `ev`, else the estimator's): one job."""
     photo = decode(data, max_pixels)
     chosen = fmt or photo.family
     check_encodable(photo.color.shape, chosen)
-    canvas = None if working_size is None else make_canvas(photo.color, working_size)
-    return Upload(photo, chosen, canvas)
+    if working_size is None:
+        return Upload(photo, chosen)
+    canvas = make_canvas(photo.color, working_size)
+    return Upload(photo, chosen, canvas, choose_ev(estimator, canvas, ev))
 
 
 def write_correction(upload: Upload, prediction: Prediction, quality: int | None) -> bytes:

@@ -62,15 +62,21 @@ class Runtime:
 
     @torch.inference_mode()
     def predict(
-        self, generator: Generator, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+        self,
+        generator: Generator,
+        batch: torch.Tensor,
+        evs: Sequence[float] | None = None,
+        sources: Sequence[str] | None = None,
     ) -> list[Prediction]:
-        """One forward pass over CPU canvases; each prediction in float32 on the CPU."""
+        """One forward pass over CPU canvases, each told its EV (model.pipeline.predict); each
+        prediction in float32 on the CPU."""
         if self.device.type != "cuda":
-            return predict(generator, batch.contiguous(memory_format=self.memory_format), evs)
+            batch = batch.contiguous(memory_format=self.memory_format)
+            return predict(generator, batch, evs, sources)
         inputs = batch.pin_memory().to(self.device, non_blocking=True)
         amp = self.amp_dtype
         with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
-            return predict(generator, inputs, evs)
+            return predict(generator, inputs, evs, sources)
 
     def free_memory(self) -> None:
         """Returns freed memory to the system: CUDA's cache after an out-of-memory error; on the

@@ -28,7 +28,7 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
     device = torch.device("cuda")
     generator = tiny_generator()
     canvases = torch.rand(3, 3, TINY.working_size, TINY.working_size)
-    expected = predict(generator, canvases, [None, 1.0, None])
+    expected = predict(generator, canvases, [0.5, 1.0, 2.0])
     worker = InferenceWorker(
         Runtime(device, precision).place(generator),
         Runtime(device, precision),
@@ -37,7 +37,7 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
         max_wait_s=0.0,
         max_queue=8,
     )
-    predictions = worker._forward(canvases, [None, 1.0, None])
+    predictions = worker._forward(canvases, [0.5, 1.0, 2.0])
     # fp16 keeps 8-bit output exact to about a level; bf16 to a few.
     tolerance = {"auto": 2 / 255, "bf16": 8 / 255, "fp32": 1e-4}[precision]
     for p, e in zip(predictions, expected, strict=True):
