@@ -2,15 +2,17 @@
 
     python -m training.estimator_data --photos PHOTOS... --brackets PAIRS --pairs-csv CSV \
         --eval-photos EVAL --val-brackets VAL_PAIRS --out runs/est/cache.npz
-    python -m training.train_estimator --cache runs/est/cache.npz --loco \
-        --out checkpoints/exposure-estimator.safetensors
+    python -m training.train_estimator --cache runs/est/cache.npz --loco --overshoot 1.4 \
+        --loco-dir runs/est/loco --out checkpoints/exposure-estimator.safetensors
 
 `--hold-out NAME` leaves a collection (a file prefix or folder, see training.estimator_data;
 `brackets` is the real bracket train pairs) out of training. `--loco` trains one estimator per
 collection with it held out, predicts that collection's SPEC N and C cases (and, for the
-brackets, their inputs as stored), calibrates the decision's cost of taking back too much on
-those held-out predictions, prints the per-collection table, and then trains the shipped
-estimator on everything with the calibrated decision. Never trained on: photos/eval and
+brackets, their inputs as stored), scores the decision's cost of taking back too much on
+those held-out predictions with the camera inverse's measured cost (the least is printed;
+`--overshoot` sets the one used, as measured through the generator with
+`training.evaluate --collections`), prints the per-collection table, and then trains the
+shipped estimator on everything with that decision. Never trained on: photos/eval and
 brackets/val (the cache marks them `eval` and `val`); the table reports both.
 """
 
