@@ -25,7 +25,13 @@ import torch
 
 from model import overexpose_uint8, prepare
 from model.exposure_features import FEATURE_COUNT, FEATURE_VERSION, canvas_features
-from training.degrade import CameraSampler, downscale, overexpose_camera, store_jpeg
+from training.degrade import (
+    CameraSampler,
+    downscale,
+    filmic_curve,
+    overexpose_camera,
+    store_jpeg,
+)
 from training.photos import find_photos, load_photo
 from training.scenarios import make_case, read_pair_evs
 
@@ -62,6 +68,11 @@ class Mix:
     jpeg_prob: float = 0.75
     jpeg_quality: tuple[int, int] = (60, 98)
     downscale_prob: float = 0.3
+    # Of the camera-like ones: a strong highlight shoulder (filmic k in this range), the way raw
+    # converters roll highlights off: brighter frames of real brackets clip far less than the
+    # family above at the same EV and pile up just below white instead.
+    shoulder_prob: float = 0.0
+    shoulder: tuple[float, float] = (0.2, 1.5)
     camera: CameraSampler = field(default_factory=CameraSampler)
 
 
@@ -163,7 +174,13 @@ def degraded(photo: np.ndarray, rng: random.Random, mix: Mix) -> tuple[np.ndarra
         return _store(overexpose_uint8(image, 2.0**-ev), rng, mix), ev, "spec"
     s = mix.camera
     wb = np.array([1.0 + rng.uniform(-s.white_balance, s.white_balance) for _ in "rgb"])
-    exposed, _ = overexpose_camera(image, ev, s.draw_curve(rng), wb)
+    if mix.shoulder_prob and rng.random() < mix.shoulder_prob:
+        curve = filmic_curve(
+            rng.uniform(2.0, 2.4), rng.uniform(1.0, 1.3), rng.uniform(*mix.shoulder)
+        )
+    else:
+        curve = s.draw_curve(rng)
+    exposed, _ = overexpose_camera(image, ev, curve, wb)
     return _store(exposed, rng, mix), ev, "camera"
 
 
@@ -183,6 +200,8 @@ def build(
     seed: int = 0,
     bracket_samples: int = 30,
     limit: int | None = None,
+    every: int = 1,
+    cases: bool = True,
 ) -> Table:
     """Extracts every sample's features (see the module docstring)."""
     rng = random.Random(seed)
@@ -190,7 +209,7 @@ def build(
     evs = read_pair_evs(pairs_csv)
     # SPEC section 2's cases count photos in each collection's sorted order.
     index_in: dict[str, int] = {}
-    files = list(photo_files(photos))[:limit]
+    files = list(photo_files(photos))[::every][:limit]
     for done, (path, coll) in enumerate(files):
         photo = load_photo(path, max_side=WORKING_SIZE)
         if photo is None:
@@ -201,7 +220,7 @@ def build(
             table.add(image, ev, coll, kind, name, "train")
         i = index_in.get(coll, 0)
         index_in[coll] = i + 1
-        for scenario in ("n", "c"):
+        for scenario in ("n", "c") if cases else ():
             case = make_case(scenario, i, photo, name)
             table.add(case.input, float(case.ev or 0.0), coll, "scenario", name, "train", scenario)
         if done % 200 == 0:
@@ -257,6 +276,11 @@ def main() -> None:
     parser.add_argument("--per-photo", type=int, default=Mix.per_photo)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--every", type=int, default=1, help="only every K-th photo")
+    parser.add_argument("--no-cases", action="store_true", help="without SPEC's N and C cases")
+    parser.add_argument("--zero-ev-prob", type=float, default=Mix.zero_ev_prob)
+    parser.add_argument("--spec-prob", type=float, default=Mix.spec_prob)
+    parser.add_argument("--shoulder-prob", type=float, default=Mix.shoulder_prob)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -267,9 +291,16 @@ def main() -> None:
         args.pairs_csv,
         args.eval_photos,
         args.val_brackets,
-        Mix(per_photo=args.per_photo),
+        Mix(
+            per_photo=args.per_photo,
+            zero_ev_prob=args.zero_ev_prob,
+            spec_prob=args.spec_prob,
+            shoulder_prob=args.shoulder_prob,
+        ),
         seed=args.seed,
         limit=args.limit,
+        every=args.every,
+        cases=not args.no_cases,
     )
     table.save(args.out)
     log.info("%d samples -> %s", len(table.ev), args.out)

@@ -72,6 +72,11 @@ def test_the_cache_and_a_training_run(tmp_path: Path) -> None:
     assert set(data["collection"]) == {"aaa", "bbb", "brackets"}
     assert set(data["scenario"][data["kind"] == "scenario"]) == {"n", "c"}
 
+    # Strong highlight shoulders only, every other photo, without SPEC's cases: a second cache.
+    mix = Mix(per_photo=2, zero_ev_prob=0.0, spec_prob=0.0, shoulder_prob=1.0)
+    extra = build([photos], [], csv, None, None, mix, every=2, cases=False)
+    assert len(extra.ev) == 2 * 2 and set(extra.kind) == {"camera"} and min(extra.ev) > 0
+
     out = tmp_path / "est.safetensors"
     loco = tmp_path / "loco"
     argv = ["--cache", str(cache), "--loco", "--epochs", "1", "--out", str(out)]
