@@ -1,5 +1,5 @@
-# The serving image: the HTTP service, the generator and its default checkpoint. No training code,
-# no tests, no compilers. Two variants from one file:
+# The serving image: the HTTP service, the generator and the exposure estimator with their default
+# checkpoints. No training code, no tests, no compilers. Two variants from one file:
 #
 #   docker build -t exposure-gan:cpu .
 #   docker build -t exposure-gan:cuda --build-arg VARIANT=cuda .
@@ -104,7 +104,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/srv/exposure-gan \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    EXPOSURE_CHECKPOINT=/srv/exposure-gan/checkpoints/exposure-gan.safetensors
+    EXPOSURE_CHECKPOINT=/srv/exposure-gan/checkpoints/exposure-gan.safetensors \
+    EXPOSURE_ESTIMATOR_CHECKPOINT=/srv/exposure-gan/checkpoints/exposure-estimator.safetensors
 
 USER 10001:10001
 

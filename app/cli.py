@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quality", type=_quality, help="JPEG/WebP quality (default 90)")
         if name == "correct":
             sub.add_argument("--checkpoint", type=Path, help="default: EXPOSURE_CHECKPOINT")
+            sub.add_argument(
+                "--estimator", type=Path, help="default: EXPOSURE_ESTIMATOR_CHECKPOINT"
+            )
             sub.add_argument("--device", help="auto, cpu, cuda or cuda:N (EXPOSURE_DEVICE)")
             sub.add_argument(
                 "--ev",
@@ -94,18 +97,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
     from app.processing import finish_correction, make_canvas
     from app.runtime import Runtime
-    from model import load_generator
+    from model import choose_ev, load_estimator, load_generator
     from model.device import pick_device
 
     runtime = Runtime(pick_device(args.device or settings.device), settings.precision)
     loaded, _ = load_generator(args.checkpoint or settings.checkpoint, runtime.device)
     generator = runtime.place(loaded)
+    estimator_path = args.estimator or settings.estimator_checkpoint
+    estimator = None if args.ev is not None else load_estimator(estimator_path)[0]
     size = generator.config.working_size
     ev: float | None = args.ev
 
     def correct(color: np.ndarray) -> np.ndarray:
         canvas = make_canvas(color, size)
-        (prediction,) = runtime.predict(generator, canvas.tensor[None], [ev])
+        choice = choose_ev(estimator, canvas, ev)
+        (prediction,) = runtime.predict(generator, canvas.tensor[None], [choice.ev])
         return finish_correction(color, canvas, prediction)
 
     return correct

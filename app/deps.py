@@ -12,6 +12,7 @@ from app.metrics import Metrics
 from app.settings import Settings
 from app.state import ServiceState
 from app.worker import InferenceWorker
+from model import ExposureEstimator
 
 
 def get_state(request: Request) -> ServiceState:
@@ -32,6 +33,18 @@ def get_worker(state: Annotated[ServiceState, Depends(get_state)]) -> InferenceW
     return state.worker
 
 
+def get_estimator(state: Annotated[ServiceState, Depends(get_state)]) -> ExposureEstimator:
+    """The exposure estimator, or 503 while the models are still loading."""
+    if state.estimator is None:
+        raise ApiError(
+            503,
+            "the model is still loading; accepted: retry when GET /readyz returns 200",
+            "not_ready",
+            {"Retry-After": "1"},
+        )
+    return state.estimator
+
+
 def get_request_id(request: Request) -> str:
     """The id RequestContextMiddleware gave this request."""
     return str(getattr(request.state, "request_id", "-"))
@@ -39,6 +52,7 @@ def get_request_id(request: Request) -> str:
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 WorkerDep = Annotated[InferenceWorker, Depends(get_worker)]
+EstimatorDep = Annotated[ExposureEstimator, Depends(get_estimator)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 
 

@@ -27,13 +27,21 @@ from app.settings import Settings, get_settings
 from app.state import ServiceState
 from app.supervisor import supervise
 from app.worker import InferenceWorker
-from model import CheckpointError, Generator, load_generator
+from model import (
+    CheckpointError,
+    EstimatorError,
+    ExposureEstimator,
+    Generator,
+    load_estimator,
+    load_generator,
+)
 from model.device import pick_device
 from model.photo import set_pixel_limit
 
 log = logging.getLogger("app")
 
 ModelLoader = Callable[[Settings, torch.device], Generator]
+EstimatorLoader = Callable[[Settings], ExposureEstimator]
 
 
 def load_checkpoint(settings: Settings, device: torch.device) -> Generator:
@@ -49,6 +57,19 @@ def load_checkpoint(settings: Settings, device: torch.device) -> Generator:
     return generator
 
 
+def load_estimator_checkpoint(settings: Settings) -> ExposureEstimator:
+    """Loads the estimator named by EXPOSURE_ESTIMATOR_CHECKPOINT, or says how to name one."""
+    try:
+        estimator, _ = load_estimator(settings.estimator_checkpoint)
+    except EstimatorError as exc:
+        raise RuntimeError(
+            f"cannot start: {exc}. Set EXPOSURE_ESTIMATOR_CHECKPOINT to the path of an exposure "
+            "estimator (a .safetensors file written by model.save_estimator)"
+        ) from exc
+    log.info("loaded estimator %s (%s)", settings.estimator_checkpoint, estimator.config)
+    return estimator
+
+
 def _model_on_cpu(device: str) -> bool:
     """Whether the model will run on the CPU (a device that does not exist is reported, with
     its accepted values, when the lifespan resolves it)."""
@@ -59,7 +80,10 @@ def _model_on_cpu(device: str) -> bool:
 
 
 def create_app(
-    settings: Settings | None = None, *, load_model: ModelLoader = load_checkpoint
+    settings: Settings | None = None,
+    *,
+    load_model: ModelLoader = load_checkpoint,
+    load_estimator: EstimatorLoader = load_estimator_checkpoint,
 ) -> FastAPI:
     """Builds the app; the model loads, warms up and drains in the lifespan."""
     settings = settings or get_settings()
@@ -78,6 +102,8 @@ def create_app(
             runtime = Runtime(pick_device(settings.device), settings.precision)
         except ValueError as exc:
             raise RuntimeError(f"cannot start: EXPOSURE_DEVICE: {exc}") from exc
+        # The estimator first: it is small, and a missing one stops the start as early.
+        state.estimator = await run_in_threadpool(load_estimator, settings)
         generator = await run_in_threadpool(
             lambda: runtime.place(load_model(settings, runtime.device))
         )

@@ -7,25 +7,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model import Canvas, Prediction, apply, overexpose, overexpose_uint8, prepare
+from model import (
+    Canvas,
+    EvChoice,
+    ExposureEstimator,
+    Prediction,
+    apply,
+    choose_ev,
+    overexpose,
+    overexpose_uint8,
+    prepare,
+)
 from model.photo import DecodedImage, check_encodable, decode, encode
 
 
 @dataclass
 class Upload:
-    """A decoded upload, the output format it will be written in, and its generator canvas."""
+    """A decoded upload, the output format it will be written in, and, for a correction, its
+    generator canvas and the EV it is corrected for."""
 
     photo: DecodedImage
     fmt: str
     canvas: Canvas | None = None
+    choice: EvChoice | None = None
     # Seconds spent in each stage of its CPU jobs, for exposure_stage_duration_seconds.
     stage_s: dict[str, float] = field(default_factory=dict)
 
 
 def read_upload(
-    data: bytes, max_pixels: int, fmt: str | None, working_size: int | None = None
+    data: bytes,
+    max_pixels: int,
+    fmt: str | None,
+    working_size: int | None = None,
+    estimator: ExposureEstimator | None = None,
+    ev: float | None = None,
 ) -> Upload:
-    """Decodes, checks the output format can hold it, and builds the canvas when asked: one job."""
+    """Decodes, checks the output format can hold it and, given a working size, builds the
+    canvas and chooses the EV (the client's `ev`, else the estimator's): one job."""
     started = time.perf_counter()
     photo = decode(data, max_pixels)
     chosen = fmt or photo.family
@@ -34,7 +52,9 @@ def read_upload(
     upload = Upload(photo, chosen, stage_s={"decode": decoded - started})
     if working_size is not None:
         upload.canvas = make_canvas(photo.color, working_size)
-        upload.stage_s["canvas"] = time.perf_counter() - decoded
+        built = time.perf_counter()
+        upload.choice = choose_ev(estimator, upload.canvas, ev)
+        upload.stage_s.update(canvas=built - decoded, estimate=time.perf_counter() - built)
     return upload
 
 

@@ -11,12 +11,20 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import JSONResponse
 
 from app.cpu import CpuPool, DeadlinePassed
-from app.deps import CpuDep, MetricsDep, RequestIdDep, SettingsDep, StateDep, WorkerDep
+from app.deps import (
+    CpuDep,
+    EstimatorDep,
+    MetricsDep,
+    RequestIdDep,
+    SettingsDep,
+    StateDep,
+    WorkerDep,
+)
 from app.errors import ApiError
 from app.processing import Upload, read_upload, write_correction, write_simulation
 from app.settings import Settings
 from app.worker import InferenceWorker, QueueFull, WorkerStopped
-from model import DEFAULT_GAMMA, DEFAULT_TAU, Canvas, Prediction
+from model import DEFAULT_GAMMA, DEFAULT_TAU, Canvas, EvChoice, ExposureEstimator, Prediction
 from model.photo import CONTENT_TYPES
 
 router = APIRouter()
@@ -63,11 +71,12 @@ _CORRECT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": {
             "X-Exposure-EV": {
                 "description": "the stops of overexposure taken back, two decimals (0.00: the"
-                " photo was left as it was)",
+                " photo was left as it was); for an estimate, the EV with the least expected"
+                " loss under the estimator's distribution, which leans low when unsure",
                 "schema": {"type": "string"},
             },
             "X-Exposure-EV-Source": {
-                "description": "'client': the request's ev; 'estimate': the model's estimate",
+                "description": "'client': the request's ev; 'estimate': the exposure estimator's",
                 "schema": {"type": "string", "enum": ["client", "estimate"]},
             },
         },
@@ -93,11 +102,20 @@ async def _read(
     deadline: float,
     fmt: OutputFormat | None,
     working_size: int | None = None,
+    estimator: ExposureEstimator | None = None,
+    ev: float | None = None,
 ) -> Upload:
     data = await image.read()
     chosen = fmt.value if fmt else None
     return await cpu.run(
-        read_upload, data, settings.max_pixels, chosen, working_size, deadline=deadline
+        read_upload,
+        data,
+        settings.max_pixels,
+        chosen,
+        working_size,
+        estimator,
+        ev,
+        deadline=deadline,
     )
 
 
@@ -110,14 +128,14 @@ async def _client_gone(request: Request) -> None:
 async def _infer(
     worker: InferenceWorker,
     canvas: Canvas,
-    ev: float | None,
+    choice: EvChoice,
     request: Request,
     deadline: float,
     request_id: str,
 ) -> Prediction:
     """Queues the canvas and awaits its output until the deadline or the client leaves."""
     try:
-        future = worker.submit(canvas.tensor, ev, request_id)
+        future = worker.submit(canvas.tensor, choice.ev, request_id, choice.source)
     except QueueFull:
         raise ApiError(
             503,
@@ -168,6 +186,7 @@ async def correct(
     request: Request,
     image: ImageField,
     worker: WorkerDep,
+    estimator: EstimatorDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
     cpu: CpuDep,
@@ -180,9 +199,9 @@ async def correct(
 
     A photo that is not overexposed comes back as it was (X-Exposure-EV: 0.00)."""
     deadline = time.monotonic() + settings.request_timeout_s
-    upload = await _read(image, settings, cpu, deadline, format, worker.working_size)
-    assert upload.canvas is not None
-    output = await _infer(worker, upload.canvas, ev, request, deadline, request_id)
+    upload = await _read(image, settings, cpu, deadline, format, worker.working_size, estimator, ev)
+    assert upload.canvas is not None and upload.choice is not None
+    output = await _infer(worker, upload.canvas, upload.choice, request, deadline, request_id)
     body = await cpu.run(write_correction, upload, output, quality, deadline=deadline)
     response = Response(body, media_type=CONTENT_TYPES[upload.fmt])
     metrics.ev.labels(source=output.ev_source).observe(output.ev)

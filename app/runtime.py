@@ -49,7 +49,8 @@ def all_finite(predictions: Sequence[Prediction]) -> bool:
 def guarded_predict(
     generator: Generator,
     inputs: torch.Tensor,
-    evs: Sequence[float | None] | None,
+    evs: Sequence[float] | None,
+    sources: Sequence[str] | None,
     amp: torch.dtype | None,
     on_fallback: Callable[[], None] | None = None,
 ) -> list[Prediction]:
@@ -60,14 +61,14 @@ def guarded_predict(
     Non-finite in float32 too, it raises NonFiniteOutput rather than return broken pixels.
     """
     with torch.autocast(inputs.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        predictions = predict(generator, inputs, evs)
+        predictions = predict(generator, inputs, evs, sources)
     if all_finite(predictions):
         return predictions
     if amp is not None:
         log.warning("non-finite outputs in %s on %d image(s); rerun in float32", amp, len(inputs))
         if on_fallback is not None:
             on_fallback()
-        predictions = predict(generator, inputs, evs)
+        predictions = predict(generator, inputs, evs, sources)
         if all_finite(predictions):
             return predictions
     raise NonFiniteOutput(f"the model's outputs for {len(inputs)} image(s) are not finite")
@@ -126,17 +127,19 @@ class Runtime:
         self,
         generator: Generator,
         batch: torch.Tensor,
-        evs: Sequence[float | None] | None = None,
+        evs: Sequence[float] | None = None,
+        sources: Sequence[str] | None = None,
         on_fallback: Callable[[], None] | None = None,
     ) -> list[Prediction]:
-        """One forward pass over CPU canvases; each prediction in float32 on the CPU.
-        `on_fallback` is called when a half-precision batch had to be rerun in float32."""
+        """One forward pass over CPU canvases, each told its EV (model.pipeline.predict); each
+        prediction in float32 on the CPU. `on_fallback` is called when a half-precision batch
+        had to be rerun in float32."""
         if self.device.type != "cuda":
             inputs = batch.contiguous(memory_format=self.memory_format)
         else:
             inputs = batch.pin_memory().to(self.device, non_blocking=True)
             inputs = inputs.contiguous(memory_format=self.memory_format)
-        return guarded_predict(generator, inputs, evs, self.amp_dtype, on_fallback)
+        return guarded_predict(generator, inputs, evs, sources, self.amp_dtype, on_fallback)
 
     def free_memory(self) -> None:
         """Returns freed memory to the system: CUDA's cache after an out-of-memory error; on the

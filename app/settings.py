@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "exposure-gan.safetensors"
+DEFAULT_ESTIMATOR = REPO_ROOT / "checkpoints" / "exposure-estimator.safetensors"
 _DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPOSURE_", frozen=True)
 
     checkpoint: Path = Field(DEFAULT_CHECKPOINT, description="generator checkpoint to serve")
+    estimator_checkpoint: Path = Field(
+        DEFAULT_ESTIMATOR, description="exposure estimator for requests without an ev"
+    )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     precision: Literal["auto", "bf16", "fp16", "tf32", "fp32"] = Field(
         "auto",

@@ -8,15 +8,17 @@ from app.cpu import CpuPool
 from app.metrics import Metrics
 from app.settings import Settings
 from app.worker import InferenceWorker
+from model import ExposureEstimator
 
 
 @dataclass
 class ServiceState:
-    """Settings, metrics, and the worker once the lifespan has started it."""
+    """Settings, metrics, and the worker and estimator once the lifespan has loaded them."""
 
     settings: Settings
     metrics: Metrics
     worker: InferenceWorker | None = None
+    estimator: ExposureEstimator | None = None
     cpu: CpuPool = field(default_factory=CpuPool)
     draining: bool = False
 

@@ -47,8 +47,9 @@ class Job:
     """One image's canvas and the future its request awaits."""
 
     canvas: torch.Tensor
-    ev: float | None = None  # the client's stops of overexposure; None: the model estimates
+    ev: float = 0.0  # the stops of overexposure to take back (pipeline.choose_ev)
     request_id: str = "-"
+    source: str = "client"  # where the EV came from: 'client' or 'estimate'
     future: Future[Prediction] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.monotonic)
 
@@ -124,11 +125,15 @@ class InferenceWorker:
             self._threads[lane].start()
 
     def submit(
-        self, canvas: torch.Tensor, ev: float | None = None, request_id: str = "-"
+        self,
+        canvas: torch.Tensor,
+        ev: float = 0.0,
+        request_id: str = "-",
+        source: str = "client",
     ) -> Future[Prediction]:
-        """Queues one (3, S, S) canvas and the client's EV, if any; raises QueueFull or
-        WorkerStopped instead of waiting."""
-        job = Job(canvas, ev, request_id)
+        """Queues one (3, S, S) canvas and the EV to take back (and where it came from);
+        raises QueueFull or WorkerStopped instead of waiting."""
+        job = Job(canvas, ev, request_id, source)
         with self._submit_lock:
             if self._stopping.is_set():
                 raise WorkerStopped
@@ -231,7 +236,9 @@ class InferenceWorker:
         started = time.perf_counter()
         try:
             outputs = self._forward(
-                torch.stack([job.canvas for job in jobs]), [job.ev for job in jobs]
+                torch.stack([job.canvas for job in jobs]),
+                [job.ev for job in jobs],
+                [job.source for job in jobs],
             )
         except Exception as exc:
             self._metrics.inference_duration.observe(time.perf_counter() - started)
@@ -262,8 +269,11 @@ class InferenceWorker:
             job.future.set_exception(exc)
 
     def _forward(
-        self, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+        self,
+        batch: torch.Tensor,
+        evs: Sequence[float] | None = None,
+        sources: Sequence[str] | None = None,
     ) -> list[Prediction]:
         return self._runtime.predict(
-            self._generator, batch, evs, on_fallback=self._metrics.precision_fallbacks.inc
+            self._generator, batch, evs, sources, on_fallback=self._metrics.precision_fallbacks.inc
         )

@@ -1,4 +1,5 @@
-"""The exposure-correction generator: architecture, checkpoints and full-resolution inference."""
+"""The exposure-correction generator and exposure estimator: architectures, checkpoints and
+full-resolution inference."""
 
 from model.checkpoint import (
     CheckpointError,
@@ -8,6 +9,13 @@ from model.checkpoint import (
     save_generator,
 )
 from model.config import GeneratorConfig
+from model.estimator import (
+    EstimatorConfig,
+    EstimatorError,
+    ExposureEstimator,
+    load_estimator,
+    save_estimator,
+)
 from model.exposure import (
     DEFAULT_GAMMA,
     DEFAULT_TAU,
@@ -21,7 +29,16 @@ from model.exposure import (
     trivial_inverse,
 )
 from model.generator import Generator
-from model.pipeline import Canvas, Prediction, apply, correct_images, predict, prepare
+from model.pipeline import (
+    Canvas,
+    EvChoice,
+    Prediction,
+    apply,
+    choose_ev,
+    correct_images,
+    predict,
+    prepare,
+)
 
 __all__ = [
     "DEFAULT_GAMMA",
@@ -29,21 +46,28 @@ __all__ = [
     "Canvas",
     "CheckpointError",
     "CheckpointInfo",
+    "EstimatorConfig",
+    "EstimatorError",
+    "EvChoice",
+    "ExposureEstimator",
     "Generator",
     "GeneratorConfig",
     "Prediction",
     "apply",
     "camera_inverse_uint8",
     "camera_overexpose_uint8",
+    "choose_ev",
     "correct_images",
     "exposure_gain",
     "linear_to_srgb",
+    "load_estimator",
     "load_generator",
     "overexpose",
     "overexpose_uint8",
     "predict",
     "prepare",
     "read_info",
+    "save_estimator",
     "save_generator",
     "srgb_to_linear",
     "trivial_inverse",

@@ -4,6 +4,7 @@ The one recipe every caller uses (the service's route and worker, the CLI, evalu
 benchmarks):
 
     canvas = prepare(photo, working_size)              # CPU, per photo
+    choice = choose_ev(estimator, canvas, client_ev)    # CPU, per photo: the one EV choice
     predictions = predict(generator, batch, evs)        # one forward pass over stacked canvases
     corrected = apply(photo, canvas, prediction)        # CPU, per photo, at full size
 
@@ -13,6 +14,9 @@ predicts one tone curve per photo and a fill map for clipped values (model.tone)
 applied at full resolution as a look-up table, exact for 8- and 16-bit photos, so unclipped
 detail survives; the fill map is interpolated, and everything is applied one strip of rows at a
 time, so memory stays bounded and there are no seams between strips.
+
+The generator is always told an EV: the client's when it gave one, else the exposure
+estimator's (model.estimator), which looks at the same canvas on the CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.estimator import ExposureEstimator
 from model.generator import Generator
 from model.layers import bilinear_source, mirror_pad
 from model.tone import apply_curve, clip_mask, compose, curve_table
@@ -44,6 +49,14 @@ class Prediction:
     ev_source: str  # 'client' (given with the request) or 'estimate' (the model's)
     knots: torch.Tensor  # (K + 1,) the tone curve, see model.tone
     fills: torch.Tensor  # (6, S, S) in [0, 1], see model.tone.compose
+
+
+@dataclass(frozen=True)
+class EvChoice:
+    """The stops of overexposure a photo is corrected for, and where they came from."""
+
+    ev: float
+    source: str  # 'client' (given with the request) or 'estimate' (the estimator's)
 
 
 @dataclass
@@ -152,23 +165,40 @@ def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
         yield start, min(height, start + rows)
 
 
+def choose_ev(
+    estimator: ExposureEstimator | None, canvas: Canvas, client_ev: float | None
+) -> EvChoice:
+    """The EV to correct `canvas` for: the client's when given, else the estimator's."""
+    if client_ev is not None:
+        return EvChoice(float(client_ev), "client")
+    if estimator is None:
+        raise ValueError("no EV given and no exposure estimator to estimate one")
+    ev = estimator.estimate_canvas(canvas.tensor, canvas.low_height, canvas.low_width)
+    return EvChoice(ev, "estimate")
+
+
 def predict(
-    generator: Generator, batch: torch.Tensor, evs: Sequence[float | None] | None = None
+    generator: Generator,
+    batch: torch.Tensor,
+    evs: Sequence[float] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[Prediction]:
     """One forward pass over stacked canvases (N, 3, S, S), already on the generator's device
-    and in its memory format; `evs` are the clients' stops of overexposure (None: estimate).
-    Returns each canvas's prediction in float32 on the CPU."""
-    given = [None] * len(batch) if evs is None else list(evs)
-    if len(given) != len(batch):
-        raise ValueError(f"{len(batch)} canvases but {len(given)} EVs")
-    ev = torch.tensor([math.nan if e is None else e for e in given], device=batch.device)
+    and in its memory format, each corrected for its EV (choose_ev; default 0: as it is);
+    `sources` say where each EV came from. Returns each canvas's prediction in float32 on the
+    CPU."""
+    given = [0.0] * len(batch) if evs is None else list(evs)
+    said = ["client"] * len(batch) if sources is None else list(sources)
+    if len(given) != len(batch) or len(said) != len(batch):
+        raise ValueError(f"{len(batch)} canvases but {len(given)} EVs and {len(said)} sources")
+    if any(e is None or not math.isfinite(e) for e in given):
+        raise ValueError("every canvas needs an EV; choose_ev picks one")
+    ev = torch.tensor(given, dtype=torch.float32, device=batch.device)
     with torch.inference_mode():
         out = generator.predict(batch, ev)
-    used, knots = out.ev.float().cpu(), out.knots.float().cpu()
-    fills = out.fills.float().cpu()
+    knots, fills = out.knots.float().cpu(), out.fills.float().cpu()
     return [
-        Prediction(float(u), "estimate" if e is None else "client", k, f)
-        for u, e, k, f in zip(used, given, knots, fills, strict=True)
+        Prediction(float(e), s, k, f) for e, s, k, f in zip(given, said, knots, fills, strict=True)
     ]
 
 
@@ -291,10 +321,12 @@ def correct_images(
     images: Sequence[np.ndarray],
     evs: Sequence[float | None] | None = None,
     batch_size: int = 8,
+    estimator: ExposureEstimator | None = None,
 ) -> list[np.ndarray]:
     """Corrects photos synchronously, batching their canvases (for scripts and evaluation).
 
-    `evs`: per photo, the stops of overexposure to take back, or None to let the model estimate.
+    `evs`: per photo, the stops of overexposure to take back, or None to let `estimator`
+    estimate them.
     """
     device = next(generator.parameters()).device
     size = generator.config.working_size
@@ -303,8 +335,14 @@ def correct_images(
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         canvases = [prepare(img, size) for img in chunk]
+        choices = [
+            choose_ev(estimator, c, e)
+            for c, e in zip(canvases, given[start : start + batch_size], strict=True)
+        ]
         batch = torch.stack([c.tensor for c in canvases]).to(device)
-        predictions = predict(generator, batch, given[start : start + batch_size])
+        predictions = predict(
+            generator, batch, [c.ev for c in choices], [c.source for c in choices]
+        )
         results.extend(
             apply(img, c, p) for img, c, p in zip(chunk, canvases, predictions, strict=True)
         )

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generators and checkpoints, made fresh for each test."""
+"""Shared fixtures: tiny generators, estimators and checkpoints, made fresh for each test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import Generator, GeneratorConfig, save_generator
+from model import (
+    EstimatorConfig,
+    ExposureEstimator,
+    Generator,
+    GeneratorConfig,
+    save_estimator,
+    save_generator,
+)
 
 # Tiny models gain nothing from intra-op threads, and on a 2-core CI machine they fight.
 torch.set_num_threads(1)
@@ -35,3 +42,29 @@ def checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.safetensors"
     save_generator(path, tiny_generator(), {"note": "test"})
     return path
+
+
+def tiny_estimator(ev: float = 2.0) -> ExposureEstimator:
+    """A small estimator that is sure every photo is `ev` stops over (a multiple of 0.1)."""
+    estimator = ExposureEstimator(EstimatorConfig(hidden=4))
+    last = estimator.net[-1]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-20.0)
+        last.bias[round(ev / estimator.config.bin_step)] = 20.0
+    return estimator.eval().requires_grad_(False)
+
+
+def tiny_estimator_file(folder: Path, ev: float = 2.0) -> Path:
+    """A tiny estimator artifact in `folder` (written once)."""
+    path = folder / f"tiny-estimator-{ev:.1f}.safetensors"
+    if not path.exists():
+        save_estimator(path, tiny_estimator(ev), {"note": "test"})
+    return path
+
+
+@pytest.fixture
+def estimator_checkpoint(tmp_path: Path) -> Path:
+    """A tiny estimator artifact (2 EV for every photo) in a temporary folder."""
+    return tiny_estimator_file(tmp_path)

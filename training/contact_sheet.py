@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model import correct_images, load_generator
+from model import correct_images, load_estimator, load_generator
+from model.estimator import SHIPPED_ESTIMATOR
 from training.command import command_parser
 from training.scenarios import SCENARIOS, Case, load_photos, pair_cases, scenario_cases
 
@@ -67,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: writes the sheet."""
     parser = command_parser("training.contact_sheet", __doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint")
+    parser.add_argument("--estimator", type=Path, default=SHIPPED_ESTIMATOR, help="its EVs")
     parser.add_argument("--pairs", type=Path, help="folder of real pairs: input/ and target/")
     parser.add_argument("--photos", type=Path, help="folder of correctly exposed photos")
     parser.add_argument("--scenario", choices=SCENARIOS, default="c", help="for --photos")
@@ -82,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--height and --width must be positive")
     try:
         generator, _ = load_generator(args.checkpoint, args.device)
+        estimator, _ = load_estimator(args.estimator)
         cases: Iterable[Case] = ()
         if args.pairs is not None:
             cases = pair_cases(args.pairs, limit=args.limit)
@@ -89,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             photos = load_photos(args.photos, args.limit)
             cases = itertools.chain(cases, scenario_cases(args.scenario, photos))
         rows = (
-            sheet_row([c.input, correct_images(generator, [c.input])[0], c.truth], args.height)
+            sheet_row(
+                [c.input, correct_images(generator, [c.input], estimator=estimator)[0], c.truth],
+                args.height,
+            )
             for c in cases
         )
         sheet = contact_sheet(rows, args.width)

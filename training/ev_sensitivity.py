@@ -23,14 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from model import (
+    ExposureEstimator,
     Generator,
     camera_inverse_uint8,
+    choose_ev,
     correct_images,
+    load_estimator,
     load_generator,
-    predict,
     prepare,
     srgb_to_linear,
 )
+from model.estimator import SHIPPED_ESTIMATOR
 from training.command import command_parser, exit_status
 from training.metrics import psnr
 from training.scenarios import Case, load_photos, make_case
@@ -90,13 +93,14 @@ def brightness_table(photos: Sequence[tuple[str, np.ndarray]]) -> str:
     )
 
 
-def estimates(generator: Generator, images: Sequence[np.ndarray]) -> list[float]:
-    """The checkpoint's blind EV for each image."""
-    size = generator.config.working_size
-    return [predict(generator, prepare(image, size).tensor[None])[0].ev for image in images]
+def estimates(estimator: ExposureEstimator, size: int, images: Sequence[np.ndarray]) -> list[float]:
+    """The estimator's EV for each image (what the service takes back without `ev`)."""
+    return [choose_ev(estimator, prepare(image, size), None).ev for image in images]
 
 
-def model_table(generator: Generator, photos: Sequence[tuple[str, np.ndarray]]) -> str:
+def model_table(
+    generator: Generator, estimator: ExposureEstimator, photos: Sequence[tuple[str, np.ndarray]]
+) -> str:
     """Per scenario: the estimate's error, then mean PSNR blind, told the estimate plus each
     bias, and told each constant EV."""
     heads = ["blind", *(f"estimate {b:+.2f}" for b in BIASES), *(f"EV {c}" for c in CONSTANTS)]
@@ -105,14 +109,14 @@ def model_table(generator: Generator, photos: Sequence[tuple[str, np.ndarray]]) 
     for scenario in MODEL_SCENARIOS:
         cases = [make_case(scenario, i, photo, name) for i, (name, photo) in enumerate(photos)]
         inputs = [case.input for case in cases]
-        guess = np.array(estimates(generator, inputs))
+        guess = np.array(estimates(estimator, generator.config.working_size, inputs))
         error = guess - np.array([case.ev or 0.0 for case in cases])
         told: list[list[float | None]] = [[None] * len(cases)]
         told += [[float(min(4.0, g + b)) for g in guess] for b in BIASES]
         told += [[c] * len(cases) for c in CONSTANTS]
         cells = []
         for evs in told:
-            outputs = correct_images(generator, inputs, evs)
+            outputs = correct_images(generator, inputs, evs, estimator=estimator)
             cells.append(np.mean([psnr(c.truth, o) for c, o in zip(cases, outputs, strict=True)]))
         lines.append(
             f"| {scenario.upper()} | {error.mean():+.2f}, {np.abs(error).mean():.2f} | "
@@ -126,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = command_parser("training.ev_sensitivity", __doc__)
     parser.add_argument("--data", type=Path, required=True, help="correctly exposed photos")
     parser.add_argument("--checkpoint", type=Path, help="also table 3 for this checkpoint")
+    parser.add_argument("--estimator", type=Path, default=SHIPPED_ESTIMATOR, help="blind EVs")
     parser.add_argument("--limit", type=int, help="use only the first N photos")
     args = parser.parse_args(argv)
 
@@ -136,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nBrightness of the correctly exposed photos\n\n{brightness_table(photos)}")
         if args.checkpoint is not None:
             generator, _ = load_generator(args.checkpoint)
+            estimator, _ = load_estimator(args.estimator)
             print(f"\n{args.checkpoint}: PSNR by the EV it is told\n")
-            print(model_table(generator, photos), flush=True)
+            print(model_table(generator, estimator, photos), flush=True)
 
     return exit_status(report)
 

@@ -1,13 +1,17 @@
 """Scores a checkpoint on SPEC section 2's scenarios and on real pairs, one table per set.
 
     python -m training.evaluate --data PHOTOS [--scenario all] [--pairs DIR [--pairs-csv CSV]]
-        [--checkpoint CKPT [--with-ev]] [--out DIR]
+        [--checkpoint CKPT [--estimator EST] [--with-ev]] [--out DIR]
+    python -m training.evaluate --collections PHOTOS... --checkpoint CKPT \
+        --estimators LOCO_DIR [--psnr-limit N]
 
 Simulated scenarios print identity and the told-truth inverse; real pairs print identity and
 the oracles fitted to the target (`training.oracles`). With a checkpoint, its blind output
-(the model estimates the EV), and with `--with-ev` its output told the true EV. Below each
-table, where inputs have areas with every channel clipped: how bright each row brings them back
-against the target (`training.clipped_regions`).
+(told the exposure estimator's EV), and with `--with-ev` its output told the true EV. Below
+each table, where inputs have areas with every channel clipped: how bright each row brings them
+back against the target (`training.clipped_regions`). `--collections` prints the
+per-collection table instead (training.by_collection): each collection's N and C cases blind,
+with the estimator trained with that collection held out.
 `bench/http_eval.py` drives the same cases and tables through the HTTP service.
 """
 
@@ -22,7 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model import correct_images, load_generator
+from model import correct_images, load_estimator, load_generator
+from model.estimator import SHIPPED_ESTIMATOR
+from training.by_collection import collection_report
 from training.clipped_regions import MIN_REGION, RegionScores, region_scores
 from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
@@ -195,12 +201,16 @@ def run(
     return report
 
 
-def model_corrector(checkpoint: Path, device: str = "cpu") -> Corrector:
-    """The checkpoint's corrections, computed in-process: one batch per case."""
+def model_corrector(
+    checkpoint: Path, device: str = "cpu", estimator_path: Path = SHIPPED_ESTIMATOR
+) -> Corrector:
+    """The checkpoint's corrections, computed in-process: one batch per case; blind ones are
+    told the estimator's EV."""
     generator, _ = load_generator(checkpoint, device)
+    estimator, _ = load_estimator(estimator_path)
 
     def correct(case: Case, evs: Sequence[float | None]) -> list[np.ndarray]:
-        return correct_images(generator, [case.input] * len(evs), evs=evs)
+        return correct_images(generator, [case.input] * len(evs), evs=evs, estimator=estimator)
 
     return correct
 
@@ -210,12 +220,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = command_parser("training.evaluate", __doc__)
     add_case_arguments(parser)
     parser.add_argument("--checkpoint", type=Path, help="generator checkpoint (.safetensors)")
+    parser.add_argument("--estimator", type=Path, default=SHIPPED_ESTIMATOR, help="blind EVs")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--collections", type=Path, nargs="+", help="per-collection table")
+    parser.add_argument(
+        "--estimators", type=Path, help="with --collections: COLLECTION.safetensors, each held out"
+    )
+    parser.add_argument(
+        "--psnr-limit", type=int, default=40, help="with --collections: PSNR on the first N"
+    )
+    parser.add_argument(
+        "--overshoot", type=float, help="with --collections: the decision's overshoot scale"
+    )
     args = parser.parse_args(argv)
+    if args.collections is not None:
+        if args.checkpoint is None or args.estimators is None:
+            parser.error("--collections needs --checkpoint and --estimators")
+        return exit_status(
+            lambda: print(
+                collection_report(
+                    args.collections,
+                    args.checkpoint,
+                    args.estimators,
+                    args.psnr_limit,
+                    args.overshoot,
+                )
+            )
+        )
     check_case_arguments(parser, args)
 
     def evaluate() -> None:
-        correct = model_corrector(args.checkpoint, args.device) if args.checkpoint else None
+        correct = (
+            model_corrector(args.checkpoint, args.device, args.estimator)
+            if args.checkpoint
+            else None
+        )
         run(args, correct)
 
     return exit_status(evaluate)

@@ -27,7 +27,7 @@ from app.settings import Settings
 from app.worker import InferenceWorker
 from model import Generator, save_generator
 from model.generator import GeneratorOutput
-from tests.conftest import TINY, tiny_generator
+from tests.conftest import TINY, tiny_estimator_file, tiny_generator
 
 T = TypeVar("T")
 
@@ -125,9 +125,11 @@ def serve(app: FastAPI, *, wait_ready: bool = True) -> Iterator[str]:
 
 
 def make_settings(checkpoint: Path, **overrides: Any) -> Settings:
-    """Settings for a test server: CPU, the given checkpoint, small batches."""
+    """Settings for a test server: CPU, the given checkpoint, a tiny estimator beside it (2 EV
+    for every photo), small batches."""
     values: dict[str, Any] = {
         "checkpoint": checkpoint,
+        "estimator_checkpoint": tiny_estimator_file(checkpoint.parent),
         "device": "cpu",
         "max_batch_size": 4,
         # One lane: tests that hold the worker busy hold all of it.

@@ -84,8 +84,9 @@ def test_simulate_defaults_to_the_poster_setting(server: str) -> None:
 
 
 def test_correct_says_which_ev_it_took_back_and_where_it_came_from(server: str) -> None:
-    # The tiny test model estimates 2 EV for any photo and leaves its curve unbent: unclipped
-    # values come back as SPEC 1b's inverse for the EV used, the estimate's or the client's.
+    # The tiny test estimator says 2 EV for any photo, and the tiny generator leaves its curve
+    # unbent: unclipped values come back as SPEC 1b's inverse for the EV used, the estimator's
+    # or the client's.
     truth = random_image(48, 64, seed=5)
     unclipped = truth < 245  # below the fill mask
     blind = post(server, "/correct", image_bytes(truth))

@@ -26,7 +26,7 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
     device = torch.device("cuda")
     generator = tiny_generator()
     canvases = torch.rand(3, 3, TINY.working_size, TINY.working_size)
-    expected = predict(generator, canvases, [None, 1.0, None])
+    expected = predict(generator, canvases, [0.5, 1.0, 2.0])
     worker = InferenceWorker(
         Runtime(device, precision).place(generator),
         Runtime(device, precision),
@@ -35,7 +35,7 @@ def test_forward_on_cuda_matches_cpu(precision: str) -> None:
         max_wait_s=0.0,
         max_queue=8,
     )
-    predictions = worker._forward(canvases, [None, 1.0, None])
+    predictions = worker._forward(canvases, [0.5, 1.0, 2.0])
     # fp16 keeps 8-bit output exact to about a level; bf16 (the default) to a few; TF32's
     # 10-bit mantissa to a fraction of one.
     tolerance = {"auto": 8 / 255, "bf16": 8 / 255, "fp16": 2 / 255, "tf32": 1 / 255}.get(

@@ -18,12 +18,12 @@ from tests.conftest import TINY, tiny_generator
 def test_place_sets_channels_last_on_the_cpu_and_keeps_the_outputs() -> None:
     generator = tiny_generator()
     canvases = torch.rand(2, 3, TINY.working_size, TINY.working_size)
-    expected = predict(generator, canvases, [None, 1.0])
+    expected = predict(generator, canvases, [0.5, 1.0])
     runtime = Runtime(torch.device("cpu"))
     placed = runtime.place(generator)
     weights = [p for p in placed.parameters() if p.dim() == 4]
     assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
-    for got, want in zip(runtime.predict(placed, canvases, [None, 1.0]), expected, strict=True):
+    for got, want in zip(runtime.predict(placed, canvases, [0.5, 1.0]), expected, strict=True):
         assert got.ev_source == want.ev_source
         assert torch.allclose(got.fills, want.fills, atol=1e-5)
         assert torch.allclose(got.knots, want.knots, atol=1e-5)

@@ -30,8 +30,9 @@ def test_serving_code_never_unpickles() -> None:
         text = path.read_text()
         for forbidden in ("torch.load(", "import pickle", "pickle.load", "torch.jit.load"):
             assert forbidden not in text, f"{path.relative_to(ROOT)} uses {forbidden}"
-    checkpoint_code = ROOT.joinpath("model", "checkpoint.py").read_text()
-    assert "from safetensors.torch import load_file" in checkpoint_code
+    for module in ("checkpoint.py", "estimator.py"):
+        code = ROOT.joinpath("model", module).read_text()
+        assert "from safetensors.torch import load_file" in code
 
 
 class _Payload:
@@ -59,6 +60,28 @@ def test_a_pickle_named_safetensors_is_refused_cleanly(tmp_path: Path, kind: str
             pass
 
     with pytest.raises(RuntimeError, match=r"not a safetensors file.*EXPOSURE_CHECKPOINT"):
+        asyncio.run(start())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["pickle", "torch.save"])
+def test_a_pickled_estimator_is_refused_cleanly(
+    tmp_path: Path, checkpoint: Path, kind: str
+) -> None:
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "evil-estimator.safetensors"
+    if kind == "pickle":
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    else:
+        torch.save({"weights": torch.zeros(2), "payload": _Payload(marker)}, path)
+    app = create_app(make_settings(checkpoint, estimator_checkpoint=path))
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    pattern = r"not a safetensors file.*EXPOSURE_ESTIMATOR_CHECKPOINT"
+    with pytest.raises(RuntimeError, match=pattern):
         asyncio.run(start())
     assert not marker.exists()
 

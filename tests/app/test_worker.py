@@ -142,6 +142,18 @@ def test_missing_checkpoint_refuses_to_start(tmp_path: Path) -> None:
         asyncio.run(start())
 
 
+def test_missing_estimator_refuses_to_start(tmp_path: Path, checkpoint: Path) -> None:
+    absent = tmp_path / "absent-estimator.safetensors"
+    app = create_app(make_settings(checkpoint, estimator_checkpoint=absent))
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(RuntimeError, match=r"estimator not found.*EXPOSURE_ESTIMATOR_CHECKPOINT"):
+        asyncio.run(start())
+
+
 def test_drain_finishes_in_flight_requests_and_readyz_turns_503(checkpoint: Path) -> None:
     app, generator = gated_app(make_settings(checkpoint))
     transport = httpx.ASGITransport(app=app)

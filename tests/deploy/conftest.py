@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import tiny_estimator_file
 from tests.deploy.deploy_helpers import REPO_ROOT, ServiceFactory, free_port, stop_process
 
 # Importing torch and warming up takes seconds on an idle machine, a minute on a busy one.
@@ -54,6 +55,7 @@ def _run_service(
     env = {
         **os.environ,
         "EXPOSURE_CHECKPOINT": str(checkpoint),
+        "EXPOSURE_ESTIMATOR_CHECKPOINT": str(tiny_estimator_file(checkpoint.parent)),
         "EXPOSURE_DEVICE": "cpu",
         "EXPOSURE_LOG_LEVEL": "warning",
         # Stopped by SIGTERM after each test: no load balancer here to wait for.

@@ -12,6 +12,7 @@ from PIL import Image
 
 from app.cli import main
 from model import overexpose_uint8
+from tests.conftest import tiny_estimator_file
 from tests.deploy.deploy_helpers import REPO_ROOT, write_photo
 
 
@@ -38,7 +39,19 @@ def test_correct_keeps_tree_and_formats_and_reports_the_broken_file(
     source, out = tmp_path / "in", tmp_path / "out"
     photos = _photo_tree(source)
 
-    status = main(["correct", str(source), "-o", str(out), "--checkpoint", str(tiny_checkpoint)])
+    estimator = tiny_estimator_file(tiny_checkpoint.parent)
+    status = main(
+        [
+            "correct",
+            str(source),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--estimator",
+            str(estimator),
+        ]
+    )
 
     assert status == 1
     written = sorted(p for p in out.rglob("*") if p.is_file())
@@ -79,7 +92,12 @@ def test_module_runs_as_a_command(tmp_path: Path, tiny_checkpoint: Path) -> None
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "correct", str(photo.parent), "-o", str(tmp_path / "o")],
         cwd=REPO_ROOT,
-        env={"EXPOSURE_CHECKPOINT": str(tiny_checkpoint), "EXPOSURE_DEVICE": "cpu", "PATH": ""},
+        env={
+            "EXPOSURE_CHECKPOINT": str(tiny_checkpoint),
+            "EXPOSURE_ESTIMATOR_CHECKPOINT": str(tiny_estimator_file(tiny_checkpoint.parent)),
+            "EXPOSURE_DEVICE": "cpu",
+            "PATH": "",
+        },
         capture_output=True,
         text=True,
         timeout=180,

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 import model.pipeline
-from model import Prediction, apply, correct_images, predict, prepare
+from model import EvChoice, Prediction, apply, choose_ev, correct_images, predict, prepare
 from model.layers import mirror_pad
 from model.pipeline import _apply_dense
-from tests.conftest import tiny_generator
+from tests.conftest import tiny_estimator, tiny_generator
 
 K = 32
 
@@ -39,7 +39,7 @@ def test_strip_size_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) 
     image = np.random.default_rng(1).integers(0, 256, (150, 97, 3)).astype(np.uint8)
     canvas = prepare(image, 64)
     assert canvas.downscaled
-    (prediction,) = predict(generator, canvas.tensor[None])
+    (prediction,) = predict(generator, canvas.tensor[None], [2.0])
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 1 << 24)
     whole = apply(image, canvas, prediction)
     monkeypatch.setattr(model.pipeline, "STRIP_PIXELS", 200)
@@ -84,22 +84,37 @@ def test_where_every_channel_clipped_only_the_surroundings_fill_counts() -> None
     assert white.min() == round((0.7 + 0.3 * 0.4) * 255)
 
 
-def test_predict_takes_the_clients_ev_and_says_so() -> None:
+def test_predict_is_told_every_ev_and_says_where_it_came_from() -> None:
     generator = tiny_generator()
     batch = torch.rand(3, 3, 64, 64)
-    given, blind, other = predict(generator, batch, [1.25, None, 3.0])
+    given, estimated, zero = predict(
+        generator, batch, [1.25, 0.7, 0.0], ["client", "estimate", "client"]
+    )
     assert (given.ev, given.ev_source) == (1.25, "client")
-    assert blind.ev_source == "estimate" and 0.0 <= blind.ev <= 4.0
-    assert (other.ev, other.ev_source) == (3.0, "client")
-    for p in (given, blind, other):
+    assert (estimated.ev, estimated.ev_source) == (0.7, "estimate")
+    assert float(zero.knots[-1]) == pytest.approx(1.0, abs=1e-5)  # EV 0: the identity curve
+    for p in (given, estimated, zero):
         assert p.knots[0] == 0 and bool((p.knots.diff() >= 0).all())
     with pytest.raises(ValueError, match="EVs"):
-        predict(generator, batch, [None])
+        predict(generator, batch, [1.0])
+    with pytest.raises(ValueError, match="choose_ev"):
+        predict(generator, batch[:1], [None])  # type: ignore[list-item]
+
+
+def test_choose_ev_takes_the_clients_else_the_estimators() -> None:
+    canvas = prepare(np.zeros((20, 30, 3), np.uint8), 64)
+    estimator = tiny_estimator(1.3)
+    assert choose_ev(estimator, canvas, 0.5) == EvChoice(0.5, "client")
+    assert choose_ev(estimator, canvas, None) == EvChoice(1.3, "estimate")
+    with pytest.raises(ValueError, match="estimator"):
+        choose_ev(None, canvas, None)
 
 
 def test_correct_images_keeps_sizes() -> None:
     images = [np.zeros((h, w, 3), np.uint8) for h, w in [(1, 1), (130, 70), (5, 300)]]
-    out = correct_images(tiny_generator(), images, evs=[None, 0.5, 2.0], batch_size=2)
+    out = correct_images(
+        tiny_generator(), images, evs=[None, 0.5, 2.0], batch_size=2, estimator=tiny_estimator()
+    )
     assert [o.shape for o in out] == [i.shape for i in images]
 
 
@@ -113,9 +128,9 @@ def test_the_full_size_path_gives_the_generators_own_output(dtype: type) -> None
     if dtype == np.uint8:
         image = np.round(image * 255.0).astype(np.uint8)
     canvas = prepare(image, 64)
-    (prediction,) = predict(generator, canvas.tensor[None])
+    (prediction,) = predict(generator, canvas.tensor[None], [1.5])
     with torch.no_grad():
-        own = generator(canvas.tensor[None])[0].permute(1, 2, 0).numpy()
+        own = generator(canvas.tensor[None], torch.tensor([1.5]))[0].permute(1, 2, 0).numpy()
     result = apply(image, canvas, prediction)
     if dtype == np.uint8:
         assert np.array_equal(result, np.round(own * 255.0).astype(np.uint8))

@@ -20,7 +20,7 @@ def test_smooth_gradient_has_no_steps_at_strip_boundaries(monkeypatch: pytest.Mo
     image = np.repeat(image, height, axis=0).astype(np.uint8)
     canvas = prepare(image, 64)
     assert canvas.downscaled
-    (prediction,) = predict(tiny_generator(), canvas.tensor[None])
+    (prediction,) = predict(tiny_generator(), canvas.tensor[None], [2.0])
     corrected = apply(image, canvas, prediction).astype(np.int32)
     assert corrected.shape == image.shape
     # Rows of the input are identical; a strip seam would be a step from one row to the next.

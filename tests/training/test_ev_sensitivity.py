@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from model import Generator, GeneratorConfig, linear_to_srgb, save_generator, srgb_to_linear
+from tests.conftest import tiny_estimator_file
 from training import ev_sensitivity as es
 from training.metrics import psnr
 from training.scenarios import make_case
@@ -55,7 +56,9 @@ def test_the_command_prints_all_three_tables(
     checkpoint = tmp_path / "g.safetensors"
     config = GeneratorConfig(base_channels=2, max_channels=4, depth=2, working_size=32)
     save_generator(checkpoint, Generator(config))
-    assert es.main(["--data", str(folder), "--checkpoint", str(checkpoint)]) == 0
+    estimator = tiny_estimator_file(tmp_path)
+    args = ["--data", str(folder), "--checkpoint", str(checkpoint), "--estimator", str(estimator)]
+    assert es.main(args) == 0
     printed = capsys.readouterr().out
     assert "| C: PSNR, camera inverse |" in printed
     assert "| N: PSNR, camera inverse |" in printed

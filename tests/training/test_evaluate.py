@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from model import Generator, GeneratorConfig, save_generator
+from tests.conftest import tiny_estimator_file
 from training import contact_sheet
 from training import evaluate as ev
 from training.scenarios import SCENARIOS, decode, load_photos, make_case, scenario_cases
@@ -69,6 +70,7 @@ def test_every_table_is_printed_with_every_row(
     out = tmp_path / "out"
     argv = ["--data", str(photos), "--pairs", str(pairs), "--pairs-csv", str(pairs / "pairs.csv")]
     argv += ["--checkpoint", str(tiny), "--with-ev", "--out", str(out), "--samples", "1"]
+    argv += ["--estimator", str(tiny_estimator_file(tmp_path))]
     assert ev.main(argv) == 0
     printed = capsys.readouterr().out
     for scenario in SCENARIOS:
@@ -190,6 +192,7 @@ def test_contact_sheet_has_one_row_per_image(
 ) -> None:
     out = tmp_path / "sheet.png"
     argv = ["--checkpoint", str(tiny), "--pairs", str(pairs), "--photos", str(photos)]
+    argv += ["--estimator", str(tiny_estimator_file(tmp_path))]
     assert contact_sheet.main([*argv, "--scenario", "n", "--out", str(out), "--height", "20"]) == 0
     gap = contact_sheet.GAP
     with Image.open(out) as sheet:

@@ -244,7 +244,7 @@ def test_tiny_run_trains_resumes_and_writes_a_servable_checkpoint(
 
     # The saved EMA generator corrects a photo through the same path as the service.
     photo = np.asarray(Image.open(photo_dir / "p1.png").convert("RGB"))
-    (corrected,) = correct_images(second, [photo])
+    (corrected,) = correct_images(second, [photo], evs=[1.0])
     assert corrected.shape == photo.shape and corrected.dtype == np.uint8
 
 
