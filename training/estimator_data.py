@@ -3,7 +3,9 @@
 Every photo folder gives many degraded versions of each photo (drawn as the camera-like family
 of SPEC section 1b and the poster's simulation of section 1, stored as JPEG or losslessly, most
 of them not overexposed at all), plus the fixed N and C cases of SPEC section 2 for validation.
-Real bracket pairs give their overexposed frame with the EV of pairs.csv. Each sample is
+Real bracket pairs give their overexposed frame with the EV of pairs.csv, and, with
+`--real-curves`, their cameras' responses overexpose photos of every collection
+(training.real_curves). Each sample is
 reduced to `model.exposure_features` of its generator canvas, exactly as the service computes
 them, and the table is cached in one .npz file, so that many estimators (one per held-out
 collection) train in seconds from one extraction.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,13 +35,16 @@ from training.degrade import (
     store_jpeg,
 )
 from training.photos import find_photos, load_photo
+from training.real_curves import RealCurve, load_real_curves
 from training.scenarios import make_case, read_pair_evs
 
 log = logging.getLogger(__name__)
 
 WORKING_SIZE = 512
+# A real_curve sample's name: the photo's, this mark, the pair whose response made it.
+PAIR_MARK = "|"
 # What a sample is, in the cache's `kind` column.
-KINDS = ("good", "camera", "spec", "bracket", "bracket_target", "scenario")
+KINDS = ("good", "camera", "spec", "real_curve", "bracket", "bracket_target", "scenario")
 
 
 def collection_of(path: Path) -> str:
@@ -73,6 +78,10 @@ class Mix:
     # family above at the same EV and pile up just below white instead.
     shoulder_prob: float = 0.0
     shoulder: tuple[float, float] = (0.2, 1.5)
+    # Of the overexposed ones: a real camera's response measured on a bracket train pair
+    # (training.real_curves), the photo first shifted by a stop range in linear light.
+    real_curve_prob: float = 0.0
+    real_shift: tuple[float, float] = (-0.8, 0.5)
     camera: CameraSampler = field(default_factory=CameraSampler)
 
 
@@ -164,14 +173,21 @@ def _store(image: np.ndarray, rng: random.Random, mix: Mix) -> np.ndarray:
     return image
 
 
-def degraded(photo: np.ndarray, rng: random.Random, mix: Mix) -> tuple[np.ndarray, float, str]:
-    """One training sample of a good photo: (image as uploaded, true EV, kind)."""
+def degraded(
+    photo: np.ndarray, rng: random.Random, mix: Mix, curves: Sequence[RealCurve] = ()
+) -> tuple[np.ndarray, float, str, str]:
+    """One training sample of a good photo: (image as uploaded, true EV, kind, the bracket pair
+    whose response made it or "")."""
     image = _window(photo, rng, mix)
     if rng.random() < mix.zero_ev_prob:
-        return _store(image, rng, mix), 0.0, "good"
+        return _store(image, rng, mix), 0.0, "good", ""
+    if curves and rng.random() < mix.real_curve_prob:
+        response = rng.choice(curves)
+        exposed, ev = response.overexpose(image, rng.uniform(*mix.real_shift))
+        return _store(exposed, rng, mix), ev, "real_curve", response.name
     ev = rng.uniform(0.05, mix.max_ev)
     if rng.random() < mix.spec_prob:
-        return _store(overexpose_uint8(image, 2.0**-ev), rng, mix), ev, "spec"
+        return _store(overexpose_uint8(image, 2.0**-ev), rng, mix), ev, "spec", ""
     s = mix.camera
     wb = np.array([1.0 + rng.uniform(-s.white_balance, s.white_balance) for _ in "rgb"])
     if mix.shoulder_prob and rng.random() < mix.shoulder_prob:
@@ -181,7 +197,7 @@ def degraded(photo: np.ndarray, rng: random.Random, mix: Mix) -> tuple[np.ndarra
     else:
         curve = s.draw_curve(rng)
     exposed, _ = overexpose_camera(image, ev, curve, wb)
-    return _store(exposed, rng, mix), ev, "camera"
+    return _store(exposed, rng, mix), ev, "camera", ""
 
 
 def photo_files(folders: list[Path]) -> Iterator[tuple[Path, str]]:
@@ -202,11 +218,15 @@ def build(
     limit: int | None = None,
     every: int = 1,
     cases: bool = True,
+    real_curves: Path | None = None,
 ) -> Table:
     """Extracts every sample's features (see the module docstring)."""
     rng = random.Random(seed)
     table = Table()
     evs = read_pair_evs(pairs_csv)
+    curves = load_real_curves(real_curves, pairs_csv, WORKING_SIZE) if real_curves else []
+    if mix.real_curve_prob and not curves:
+        raise ValueError("real_curve_prob needs --real-curves, a folder of bracket train pairs")
     # SPEC section 2's cases count photos in each collection's sorted order.
     index_in: dict[str, int] = {}
     files = list(photo_files(photos))[::every][:limit]
@@ -216,8 +236,8 @@ def build(
             continue
         name = path.name
         for _ in range(mix.per_photo):
-            image, ev, kind = degraded(photo, rng, mix)
-            table.add(image, ev, coll, kind, name, "train")
+            image, ev, kind, via = degraded(photo, rng, mix, curves)
+            table.add(image, ev, coll, kind, f"{name}{PAIR_MARK}{via}" if via else name, "train")
         i = index_in.get(coll, 0)
         index_in[coll] = i + 1
         for scenario in ("n", "c") if cases else ():
@@ -281,6 +301,10 @@ def main() -> None:
     parser.add_argument("--zero-ev-prob", type=float, default=Mix.zero_ev_prob)
     parser.add_argument("--spec-prob", type=float, default=Mix.spec_prob)
     parser.add_argument("--shoulder-prob", type=float, default=Mix.shoulder_prob)
+    parser.add_argument(
+        "--real-curves", type=Path, help="bracket train pairs whose responses overexpose photos"
+    )
+    parser.add_argument("--real-curve-prob", type=float, default=Mix.real_curve_prob)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -296,11 +320,13 @@ def main() -> None:
             zero_ev_prob=args.zero_ev_prob,
             spec_prob=args.spec_prob,
             shoulder_prob=args.shoulder_prob,
+            real_curve_prob=args.real_curve_prob,
         ),
         seed=args.seed,
         limit=args.limit,
         every=args.every,
         cases=not args.no_cases,
+        real_curves=args.real_curves,
     )
     table.save(args.out)
     log.info("%d samples -> %s", len(table.ev), args.out)

@@ -18,6 +18,7 @@ brackets/val (the cache marks them `eval` and `val`); the table reports both.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
@@ -32,12 +33,16 @@ import torch.nn.functional as F
 
 from model.estimator import EstimatorConfig, ExposureEstimator, error_cost, save_estimator
 from training.command import command_parser, exit_status
-from training.estimator_data import load_tables
+from training.estimator_data import PAIR_MARK, load_tables
 
-TRAIN_KINDS = ("good", "camera", "spec", "bracket", "bracket_target")
+TRAIN_KINDS = ("good", "camera", "spec", "real_curve", "bracket", "bracket_target")
+# What the real bracket train pairs teach: held out together when `brackets` is held out.
+BRACKET_KINDS = ("real_curve", "bracket", "bracket_target")
 # Collections with fewer training photos are reported but never held out alone.
 MIN_COLLECTION = 50
 OVERSHOOT_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
+# Folds of scene groups in which the bracket train pairs are predicted held out.
+BRACKET_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class FitOptions:
     # at 20 and -0.51 at 150; but at 150 the held-out photo collections' C error grew from
     # 0.36-0.53 to 0.42-0.60 stops.
     bracket_weight: float = 20.0
+    # Photos overexposed with the brackets' responses (training.real_curves).
+    real_curve_weight: float = 1.0
     seed: int = 0
 
 
@@ -107,13 +114,20 @@ def fit(
 
 
 def training_rows(data: dict[str, np.ndarray], held_out: Sequence[str]) -> np.ndarray:
+    """Rows to train on with `held_out` collections left out. Photos overexposed with the
+    brackets' responses carry what the brackets teach, so they leave with `brackets`."""
     rows = (data["split"] == "train") & np.isin(data["kind"], TRAIN_KINDS)
-    return np.flatnonzero(rows & ~np.isin(data["collection"], list(held_out)))
+    rows &= ~np.isin(data["collection"], list(held_out))
+    if "brackets" in held_out:
+        rows &= ~np.isin(data["kind"], BRACKET_KINDS)
+    return np.flatnonzero(rows)
 
 
 def row_weights(data: dict[str, np.ndarray], rows: np.ndarray, options: FitOptions) -> np.ndarray:
-    bracket = np.isin(data["kind"][rows], ("bracket", "bracket_target"))
-    return np.where(bracket, options.bracket_weight, 1.0)
+    kind = data["kind"][rows]
+    bracket = np.isin(kind, ("bracket", "bracket_target"))
+    real = kind == "real_curve"
+    return np.where(bracket, options.bracket_weight, np.where(real, options.real_curve_weight, 1.0))
 
 
 def train(
@@ -188,19 +202,78 @@ def summarise(ev_used: np.ndarray, truth: np.ndarray, cases: np.ndarray) -> dict
     return out
 
 
-def realised_cost(ev_used: np.ndarray, truth: np.ndarray, groups: np.ndarray) -> float:
-    """Mean dB lost (the measured cost, unscaled), each group (collection and case) weighted
-    alike."""
+def realised_cost(
+    ev_used: np.ndarray, truth: np.ndarray, groups: np.ndarray, cases: np.ndarray
+) -> float:
+    """Mean dB lost (the measured cost, unscaled): within each case (good photos, SPEC's C,
+    real brackets) each group (collection) weighs alike, and the cases weigh alike."""
     cost = error_cost(torch.from_numpy(ev_used - truth).double()).numpy()
-    return float(np.mean([cost[groups == g].mean() for g in np.unique(groups)]))
+    per_case = []
+    for case in np.unique(cases):
+        mine = cases == case
+        per_case.append(
+            np.mean([cost[mine & (groups == g)].mean() for g in np.unique(groups[mine])])
+        )
+    return float(np.mean(per_case))
+
+
+def pair_of(data: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, the bracket pair it comes from (bracket rows) or whose response made it
+    (real_curve rows); "" for the rest."""
+    names = data["name"].astype(str)
+    via = np.array([n.split(PAIR_MARK, 1)[1] if PAIR_MARK in n else "" for n in names])
+    kind = data["kind"]
+    own = np.isin(kind, ("bracket", "bracket_target"))
+    return np.where(own, names, np.where(kind == "real_curve", via, ""))
+
+
+def bracket_folds(data: dict[str, np.ndarray], scene_groups: dict[str, str]) -> list[list[str]]:
+    """The bracket train pairs in BRACKET_FOLDS folds, whole scene groups to a fold."""
+    mine = (data["kind"] == "bracket") & (data["split"] == "train")
+    by_group: dict[str, list[str]] = {}
+    for pair in sorted(set(map(str, data["name"][mine]))):
+        by_group.setdefault(scene_groups.get(pair, pair), []).append(pair)
+    folds: list[list[str]] = [[] for _ in range(BRACKET_FOLDS)]
+    for i, group in enumerate(sorted(by_group)):
+        folds[i % BRACKET_FOLDS] += by_group[group]
+    return [f for f in folds if f]
+
+
+def _bracket_cv(
+    data: dict[str, np.ndarray], options: FitOptions, scene_groups: dict[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out probabilities for the bracket train pairs, a fold of scene groups at a time:
+    each fold's estimator trained on everything but those pairs and the photos their
+    responses made."""
+    pair = pair_of(data)
+    every = training_rows(data, [])
+    first = validation_rows(data, "brackets")
+    rows_all, probs_all = [], []
+    for held in bracket_folds(data, scene_groups):
+        keep = every[~np.isin(pair[every], held)]
+        model = fit(
+            data["features"][keep],
+            data["ev"][keep],
+            row_weights(data, keep, options),
+            EstimatorConfig(),
+            options,
+        )
+        rows = first[np.isin(pair[first], held)]
+        rows_all.append(rows)
+        probs_all.append(probabilities(model, data["features"][rows]))
+    return np.concatenate(rows_all), np.concatenate(probs_all)
 
 
 def loco(
-    data: dict[str, np.ndarray], options: FitOptions
+    data: dict[str, np.ndarray],
+    options: FitOptions,
+    scene_groups: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, ExposureEstimator]]:
     """Held-out probabilities for every validation row of every collection, and the estimator
     that never saw each collection (collections under MIN_COLLECTION photos are held out
-    together)."""
+    together). With `scene_groups` (pair -> group), the bracket train pairs are predicted by
+    estimators that saw the other scene groups' pairs (BRACKET_FOLDS folds), as the shipped
+    one sees all of them; without, by the estimator that saw none."""
     train_rows = (data["split"] == "train") & np.isin(data["kind"], TRAIN_KINDS)
     names = np.unique(data["collection"][train_rows])
     photos_per = {}
@@ -218,9 +291,13 @@ def loco(
         started = time.perf_counter()
         model = train(data, [fold], options)
         models[fold] = model
-        rows = validation_rows(data, fold)
+        if fold == "brackets" and scene_groups is not None:
+            rows, probs = _bracket_cv(data, options, scene_groups)
+        else:
+            rows = validation_rows(data, fold)
+            probs = probabilities(model, data["features"][rows])
         rows_all.append(rows)
-        probs_all.append(probabilities(model, data["features"][rows]))
+        probs_all.append(probs)
         print(f"fold {fold}: {len(rows)} rows, {time.perf_counter() - started:.0f} s", flush=True)
     # The small collections: held out together.
     if small:
@@ -236,19 +313,19 @@ def loco(
 def calibrate(
     data: dict[str, np.ndarray], rows: np.ndarray, probs: np.ndarray, config: EstimatorConfig
 ) -> tuple[float, list[str]]:
-    """The overshoot scale with the least realised cost on the held-out photo collections' N
-    and C cases; the table of all. The brackets' fold (an estimator that saw no real
-    overexposure) is shown but not counted: the shipped estimator learns from them."""
+    """The overshoot scale with the least realised cost on the held-out collections' N and C
+    cases and the held-out real bracket inputs (their targets are not counted: good photos are
+    the collections' N); the table of all."""
     truth = data["ev"][rows]
     cases = case_of(data, rows)
-    groups = np.char.add(np.char.add(data["collection"][rows].astype(str), "/"), cases)
-    counted = data["collection"][rows] != "brackets"
+    groups = data["collection"][rows].astype(str)
+    counted = np.isin(cases, ("N", "C", "R"))
     lines = ["| overshoot | realised dB lost | good: mean EV | C: bias | C: MAE | R: bias |"]
     lines.append("|---:|---:|---:|---:|---:|---:|")
     best, best_cost = 1.0, math.inf
     for overshoot in OVERSHOOT_GRID:
         used = decide(probs, replace(config, overshoot=overshoot))
-        cost = realised_cost(used[counted], truth[counted], groups[counted])
+        cost = realised_cost(used[counted], truth[counted], groups[counted], cases[counted])
         s = summarise(used, truth, cases)
         lines.append(
             f"| {overshoot:.1f} | {cost:.2f} | {s['good_mean_ev']:.2f} | {s['C_bias']:+.2f} | "
@@ -317,6 +394,12 @@ def holdout_table(
     return out, s
 
 
+def read_scene_groups(path: Path) -> dict[str, str]:
+    """pairs.csv's `scene_group` of each pair (the pair itself where the column is missing)."""
+    with path.open(newline="") as file:
+        return {row["name"]: row.get("scene_group") or row["name"] for row in csv.DictReader(file)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: see the module docstring."""
     parser = command_parser("training.train_estimator", __doc__)
@@ -330,7 +413,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         help="the decision's overshoot scale (with --loco: instead of the calibrated one)",
     )
+    parser.add_argument(
+        "--pairs-csv", type=Path, help="with --loco: pairs.csv, to hold brackets out by scene group"
+    )
     parser.add_argument("--epochs", type=int, default=FitOptions.epochs)
+    parser.add_argument("--bracket-weight", type=float, default=FitOptions.bracket_weight)
+    parser.add_argument("--real-curve-weight", type=float, default=FitOptions.real_curve_weight)
     parser.add_argument("--out", type=Path, help="where to write the estimator (.safetensors)")
     parser.add_argument("--report", type=Path, help="held-out predictions and tables (.json)")
     parser.add_argument(
@@ -341,11 +429,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
         torch.set_num_threads(1)
         data = load_tables(args.cache)
-        options = FitOptions(epochs=args.epochs)
+        options = FitOptions(
+            epochs=args.epochs,
+            bracket_weight=args.bracket_weight,
+            real_curve_weight=args.real_curve_weight,
+        )
         config = EstimatorConfig()
         report: dict[str, object] = {}
         if args.loco:
-            rows, probs, models = loco(data, options)
+            groups = read_scene_groups(args.pairs_csv) if args.pairs_csv else None
+            rows, probs, models = loco(data, options, groups)
             overshoot, lines = calibrate(data, rows, probs, config)
             print("\nDecision, on the held-out collections:\n" + "\n".join(lines))
             print(f"least realised cost: overshoot {overshoot}")

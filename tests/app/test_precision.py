@@ -40,7 +40,7 @@ def photo(request: pytest.FixtureRequest) -> tuple[np.ndarray, torch.Tensor, Pre
     """A real photo, its canvas and the shipped checkpoint's float32 prediction for it."""
     image = shared_photo(request.param)
     canvas = prepare(image, shipped_generator().config.working_size).tensor[None]
-    (exact,) = guarded_predict(shipped_generator(), canvas, None, None)
+    (exact,) = guarded_predict(shipped_generator(), canvas, [1.0], None, None)
     return image, canvas, exact
 
 
@@ -50,7 +50,9 @@ def test_the_cuda_default_keeps_real_outputs_finite_and_within_a_level(
     image, canvas, exact = photo
     fallbacks: list[int] = []
     amp = autocast_dtype(CUDA, "auto")  # what a GPU deployment runs without settings
-    (mixed,) = guarded_predict(shipped_generator(), canvas, None, amp, lambda: fallbacks.append(1))
+    (mixed,) = guarded_predict(
+        shipped_generator(), canvas, [1.0], None, amp, lambda: fallbacks.append(1)
+    )
     assert not fallbacks  # no rerun needed: the default cannot overflow
     assert torch.isfinite(mixed.fills).all() and torch.isfinite(mixed.knots).all()
     out, ref = _corrected(image, mixed), _corrected(image, exact)
@@ -65,7 +67,7 @@ def test_fp16_overflow_is_caught_and_rerun_in_float32() -> None:
     canvas = prepare(image, shipped_generator().config.working_size).tensor[None]
     # Without the guard, fp16 gives this photo NaN fills (its decoder reaches about 1.2e5).
     with torch.autocast("cpu", dtype=torch.float16):
-        (raw,) = predict(shipped_generator(), canvas)
+        (raw,) = predict(shipped_generator(), canvas, [1.0])
     assert not torch.isfinite(raw.fills).all()
 
     metrics = Metrics()
@@ -73,9 +75,9 @@ def test_fp16_overflow_is_caught_and_rerun_in_float32() -> None:
     worker = InferenceWorker(
         shipped_generator(), runtime, metrics, max_batch_size=1, max_wait_s=0.0, max_queue=4
     )
-    (guarded,) = worker._forward(canvas, [None])
+    (guarded,) = worker._forward(canvas, [1.0])
     assert metrics.precision_fallbacks._value.get() == 1
-    (exact,) = guarded_predict(shipped_generator(), canvas, None, None)
+    (exact,) = guarded_predict(shipped_generator(), canvas, [1.0], None, None)
     # The float32 answer (up to the rounding of the worker's channels_last layout).
     assert torch.allclose(guarded.fills, exact.fills, atol=1e-5)
     assert torch.allclose(guarded.knots, exact.knots, atol=1e-5)
@@ -98,7 +100,7 @@ def test_outputs_not_finite_even_in_float32_fail_the_batch() -> None:
     canvas = torch.rand(2, 3, TINY.working_size, TINY.working_size)
     fallbacks: list[int] = []
     with pytest.raises(NonFiniteOutput, match="2 image"):
-        guarded_predict(generator, canvas, None, torch.bfloat16, lambda: fallbacks.append(1))
+        guarded_predict(generator, canvas, None, None, torch.bfloat16, lambda: fallbacks.append(1))
     assert fallbacks == [1]
     with pytest.raises(NonFiniteOutput):
         Runtime(torch.device("cpu")).predict(generator, canvas)

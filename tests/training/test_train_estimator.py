@@ -13,7 +13,7 @@ from model import EstimatorConfig, load_estimator
 from model.exposure_features import FEATURE_COUNT
 from training import train_estimator
 from training.estimator_data import Mix, build, collection_of, load_table
-from training.train_estimator import soft_labels
+from training.train_estimator import BRACKET_FOLDS, bracket_folds, pair_of, soft_labels
 
 
 def _photo(seed: int, height: int = 48, width: int = 64) -> np.ndarray:
@@ -80,7 +80,25 @@ def test_the_cache_and_a_training_run(tmp_path: Path) -> None:
     out = tmp_path / "est.safetensors"
     loco = tmp_path / "loco"
     argv = ["--cache", str(cache), "--loco", "--epochs", "1", "--out", str(out)]
+    argv += ["--pairs-csv", str(csv)]
     assert train_estimator.main([*argv, "--loco-dir", str(loco), "--overshoot", "1.4"]) == 0
     estimator, meta = load_estimator(out)
     assert estimator.config.overshoot == 1.4 and meta["epochs"] == 1
     assert {p.stem for p in loco.iterdir()} == {"aaa", "bbb", "brackets"}
+
+
+def test_bracket_pairs_are_held_out_by_whole_scene_groups() -> None:
+    names = [f"p{i}" for i in range(12)]
+    data = {
+        "name": np.array([*names, "photo.jpg|p3", "photo.jpg"]),
+        "kind": np.array(["bracket"] * 12 + ["real_curve", "good"]),
+        "split": np.array(["train"] * 14),
+    }
+    groups = {n: f"g{int(n[1:]) // 3}" for n in names}  # four groups of three pairs
+    folds = bracket_folds(data, groups)
+    assert len(folds) == min(BRACKET_FOLDS, 4)
+    assert sorted(p for fold in folds for p in fold) == sorted(names)
+    for fold in folds:
+        assert len({groups[p] for p in fold}) * 3 == len(fold)
+    # A photo made with a pair's response goes with that pair.
+    assert list(pair_of(data)[-2:]) == ["p3", ""]
