@@ -32,14 +32,19 @@ REAL_OVEREXPOSED = [
 ]
 
 
-def shared_photo(relative: str) -> np.ndarray:
-    """An RGB photo from ../shared/data, or a skip (a failure under CI) where it is absent."""
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or a skip (a failure under CI) where it is absent."""
     path = SHARED_DATA / relative
     if not path.is_file():
         if os.environ.get("CI"):
             pytest.fail(f"{path} is missing: CI runs with the shared data beside the clone")
         pytest.skip(f"{path} is not here (the team's shared data sits beside the repository)")
-    return read_rgb(path.read_bytes())
+    return path
+
+
+def shared_photo(relative: str) -> np.ndarray:
+    """An RGB photo from ../shared/data (see shared_file)."""
+    return read_rgb(shared_file(relative).read_bytes())
 
 
 @cache
