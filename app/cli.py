@@ -111,7 +111,9 @@ def _correction(args: argparse.Namespace, settings: Settings) -> Transform:
     def correct(color: np.ndarray) -> np.ndarray:
         canvas = make_canvas(color, size)
         choice = choose_ev(estimator, canvas, ev)
-        (prediction,) = runtime.predict(generator, canvas.tensor[None], [choice.ev])
+        (prediction,) = runtime.predict(
+            generator, canvas.tensor[None], [choice.ev], [choice.source]
+        )
         return finish_correction(color, canvas, prediction)
 
     return correct

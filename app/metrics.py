@@ -47,7 +47,8 @@ class Metrics:
         self.stage_duration = Histogram(
             "exposure_stage_duration_seconds",
             "Time one image spent in each stage of a correction: pool_wait (for a CPU-pool"
-            " slot), decode, canvas, queue (for a forward pass), forward (its batch's pass),"
+            " slot), decode, canvas, estimate (the exposure estimator, blind requests only), queue"
+            " (for a forward pass), forward (its batch's pass),"
             " apply (the prediction at full size), encode.",
             ["stage"],
             buckets=_LATENCY_BUCKETS,

@@ -54,7 +54,9 @@ def read_upload(
         upload.canvas = make_canvas(photo.color, working_size)
         built = time.perf_counter()
         upload.choice = choose_ev(estimator, upload.canvas, ev)
-        upload.stage_s.update(canvas=built - decoded, estimate=time.perf_counter() - built)
+        upload.stage_s["canvas"] = built - decoded
+        if upload.choice.source == "estimate":  # a client's EV costs nothing to choose
+            upload.stage_s["estimate"] = time.perf_counter() - built
     return upload
 
 

@@ -43,6 +43,10 @@ def litserve_server(checkpoint: Path, config: str, batch_timeout: float) -> harn
     workers, threads = config.split("x")
     script = Path(__file__).resolve().parent / "litserve_server.py"
     args = [sys.executable, str(script), "--checkpoint", str(checkpoint), "--port", "{port}"]
+    args += [
+        "--estimator",
+        str(harness.REPO_ROOT / "checkpoints" / "exposure-estimator.safetensors"),
+    ]
     args += ["--max-batch-size", "8", "--batch-timeout", str(batch_timeout)]
     args += ["--workers", workers, "--threads", threads]
     # LitServe spawns its workers, which import torch again: slow to start on 2 busy cores.

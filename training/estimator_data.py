@@ -16,6 +16,7 @@ for train/ the BSDS photos (numeric names) and the Sun-Hays scenes (the others).
 
 from __future__ import annotations
 
+import csv
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -225,6 +226,8 @@ def build(
     table = Table()
     evs = read_pair_evs(pairs_csv)
     curves = load_real_curves(real_curves, pairs_csv, WORKING_SIZE) if real_curves else []
+    if held := {c.name for c in curves} & _validation_pairs(pairs_csv):
+        raise ValueError(f"--real-curves holds validation pairs, never trained on: {sorted(held)}")
     if mix.real_curve_prob and not curves:
         raise ValueError("real_curve_prob needs --real-curves, a folder of bracket train pairs")
     # SPEC section 2's cases count photos in each collection's sorted order.
@@ -270,6 +273,12 @@ def build(
             table.add(exposed, evs[pair_name], "brackets", "bracket", pair_name, "val", "r")
             table.add(target, 0.0, "brackets", "bracket_target", pair_name, "val", "r")
     return table
+
+
+def _validation_pairs(pairs_csv: Path) -> set[str]:
+    """The pairs pairs.csv puts in a split other than train (no `split` column: none)."""
+    with pairs_csv.open(newline="") as file:
+        return {r["name"] for r in csv.DictReader(file) if r.get("split", "train") != "train"}
 
 
 def _pairs(

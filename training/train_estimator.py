@@ -2,14 +2,19 @@
 
     python -m training.estimator_data --photos PHOTOS... --brackets PAIRS --pairs-csv CSV \
         --eval-photos EVAL --val-brackets VAL_PAIRS --out runs/est/cache.npz
-    python -m training.train_estimator --cache runs/est/cache.npz --loco --overshoot 1.4 \
-        --loco-dir runs/est/loco --out checkpoints/exposure-estimator.safetensors
+    python -m training.estimator_data --photos PHOTOS... --pairs-csv CSV --real-curves PAIRS \
+        --per-photo 6 --no-cases --zero-ev-prob 0 --spec-prob 0 --real-curve-prob 1 \
+        --out runs/est/real.npz
+    python -m training.train_estimator --cache runs/est/cache.npz runs/est/real.npz --loco \
+        --pairs-csv CSV --overshoot 2.0 --loco-dir runs/est/loco \
+        --out checkpoints/exposure-estimator.safetensors
 
 `--hold-out NAME` leaves a collection (a file prefix or folder, see training.estimator_data;
 `brackets` is the real bracket train pairs) out of training. `--loco` trains one estimator per
 collection with it held out, predicts that collection's SPEC N and C cases (and, for the
-brackets, their inputs as stored), scores the decision's cost of taking back too much on
-those held-out predictions with the camera inverse's measured cost (the least is printed;
+brackets, their inputs as stored; with `--pairs-csv`, in folds of whole scene groups, each fold
+predicted by an estimator that saw the others), scores the decision's cost of taking back too
+much on those held-out predictions with the camera inverse's measured cost (the least is printed;
 `--overshoot` sets the one used, as measured through the generator with
 `training.evaluate --collections`), prints the per-collection table, and then trains the
 shipped estimator on everything with that decision. Never trained on: photos/eval and
@@ -47,8 +52,8 @@ BRACKET_FOLDS = 5
 
 @dataclass(frozen=True)
 class FitOptions:
-    # Twelve passes over about 40,000 samples: longer runs, wider or several networks, and
-    # dropout all measured the same on held-out collections.
+    # Twelve passes over the samples (about 55,000): longer runs, wider or several networks,
+    # and dropout all measured the same on held-out collections (with the first 40,000).
     epochs: int = 12
     batch: int = 512
     lr: float = 2e-3
@@ -279,7 +284,7 @@ def loco(
     photos_per = {}
     for name in names:
         mine = (data["collection"] == name) & (data["kind"] == "scenario")
-        photos_per[str(name)] = int(mine.sum() // 2)
+        photos_per[str(name)] = int((mine & (data["split"] == "train")).sum() // 2)
     photos_per["brackets"] = len(np.unique(data["name"][data["kind"] == "bracket"]))
     folds = [
         n for n in map(str, names) if photos_per.get(n, 0) >= MIN_COLLECTION or n == "brackets"

@@ -279,7 +279,7 @@ def test_each_stage_of_a_correction_is_timed(checkpoint: Path) -> None:
         post(url, "/correct", image_bytes(random_image(40, 30)))
         post(url, "/simulate-overexposure", image_bytes(random_image(40, 30)))
         text = http.get(f"{url}/metrics").text
-    stages = ["decode", "canvas", "queue", "forward", "apply", "encode"]
+    stages = ["decode", "canvas", "estimate", "queue", "forward", "apply", "encode"]
     for stage in stages:
         count = metric_value(text, f'exposure_stage_duration_seconds_count{{stage="{stage}"}}')
         assert count == 1, stage

@@ -61,8 +61,8 @@ def test_the_shipped_checkpoint_on_real_photos_matches_the_cpu(precision: str) -
     for name in REAL_OVEREXPOSED:
         image = shared_photo(name)
         canvas = prepare(image, cpu.config.working_size)
-        (expected,) = Runtime(torch.device("cpu")).predict(cpu, canvas.tensor[None])
-        (got,) = runtime.predict(placed, canvas.tensor[None])
+        (expected,) = Runtime(torch.device("cpu")).predict(cpu, canvas.tensor[None], [1.5])
+        (got,) = runtime.predict(placed, canvas.tensor[None], [1.5])
         out, ref = apply(image, canvas, got), apply(image, canvas, expected)
         assert not ((out.max(axis=-1) == 0) & (image.max(axis=-1) > 16)).any(), name
         diff = np.abs(out.astype(int) - ref.astype(int))
