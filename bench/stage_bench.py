@@ -4,7 +4,8 @@
 
 Each checkout runs in its own subprocess (its own code and shipped checkpoint, this Python's
 packages) on one torch thread, as a service lane and its CPU-pool job do: decode, canvas,
-forward (batch 1), apply at full size, encode, on the benchmark's JPEG, the median of several
+the exposure estimator's EV where the checkout has one (older ones estimate in the forward
+pass), forward (batch 1), apply at full size, encode, on the benchmark's JPEG, the median of several
 calls each. Rounds alternate the checkouts' order (A B, then B A); the table gives each stage's
 median over rounds in milliseconds. The service's own histogram
 (`exposure_stage_duration_seconds`, printed by serve_bench.py) shows the same stages under load,
@@ -27,7 +28,7 @@ from typing import TypeVar
 import harness
 
 T = TypeVar("T")
-STAGES = ("decode", "canvas", "forward", "apply", "encode")
+STAGES = ("decode", "canvas", "estimate", "forward", "apply", "encode")
 
 
 def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
@@ -45,6 +46,12 @@ def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
     generator = runtime.place(load_generator(Path("checkpoints") / "exposure-gan.safetensors")[0])
     body = harness.jpeg_bytes(harness.synthetic_photo(*size))
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    try:  # a checkout with an exposure estimator chooses the blind EV with it, as it serves
+        from model import choose_ev, load_estimator
+    except ImportError:
+        estimator = None
+    else:
+        estimator = load_estimator(Path("checkpoints") / "exposure-estimator.safetensors")[0]
 
     def timed(stage: str, fn: Callable[..., T], *args: object) -> T:
         started = time.perf_counter()
@@ -55,7 +62,15 @@ def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
     for _ in range(calls + 1):  # the first call of each stage is a warm-up, dropped below
         photo = timed("decode", decode, body, 1 << 30)
         canvas = timed("canvas", make_canvas, photo.color, generator.config.working_size)
-        (prediction,) = timed("forward", runtime.predict, generator, canvas.tensor[None])
+        if estimator is None:  # the generator estimates in its forward pass
+            times["estimate"].append(0.0)
+            (prediction,) = timed("forward", runtime.predict, generator, canvas.tensor[None])
+        else:
+            choice = timed("estimate", choose_ev, estimator, canvas, None)
+            batch = canvas.tensor[None]
+            (prediction,) = timed(
+                "forward", runtime.predict, generator, batch, [choice.ev], [choice.source]
+            )
         color = timed("apply", finish_correction, photo.color, canvas, prediction)
         timed("encode", encode, color, photo.alpha, photo.icc_profile, photo.family, None)
     return {stage: statistics.median(values[1:]) for stage, values in times.items()}
