@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from training.degrade import (
     store_jpeg,
 )
 from training.photos import find_photos, load_photo
+
+if TYPE_CHECKING:  # training.real_curves reads its pairs with this module's load_brackets
+    from training.real_curves import RealCurve
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ def load_brackets(
 
 class ExposureDataset(Dataset[Sample]):
     """Samples drawn on the fly: a photo through `sampler`'s camera, or, `bracket_prob` of the
-    time, a real bracket pair (its input stored as JPEG as often as photos are)."""
+    time, a real bracket pair (its input stored as JPEG as often as photos are), or,
+    `response_prob` of the time, a photo through a real camera's response measured on a bracket
+    train pair (training.real_curves), the photo itself its target."""
 
     def __init__(
         self,
@@ -92,6 +98,9 @@ class ExposureDataset(Dataset[Sample]):
         working_size: int,
         samples_per_epoch: int | None = None,
         seed: int = 0,
+        responses: Sequence[RealCurve] = (),
+        response_prob: float = 0.0,
+        response_shift: tuple[float, float] = (-0.8, 0.5),
     ) -> None:
         paths = [p for d in photo_dirs for p in find_photos(d)]
         # Read at the working size: the size the service sees a photo at, and no larger.
@@ -101,6 +110,9 @@ class ExposureDataset(Dataset[Sample]):
             raise ValueError(f"no readable photos in {', '.join(map(str, photo_dirs))}")
         self.brackets = list(brackets)
         self.bracket_prob = bracket_prob if self.brackets else 0.0
+        self.responses = list(responses)
+        self.response_prob = response_prob if self.responses else 0.0
+        self.response_shift = response_shift
         self.crop = crop
         self.working_size = working_size
         self.sampler = sampler
@@ -112,10 +124,15 @@ class ExposureDataset(Dataset[Sample]):
 
     def __getitem__(self, index: int) -> Sample:
         rng, s = self.rng, self.sampler
-        if rng.random() < self.bracket_prob:
+        draw = rng.random()
+        if draw < self.bracket_prob:
             pair = self.brackets[rng.randrange(len(self.brackets))]
             exposed, target = self._window(pair.exposed, pair.target)
             ev = pair.ev
+        elif draw < self.bracket_prob + self.response_prob:
+            (target,) = self._window(self.photos[rng.randrange(len(self.photos))])
+            response = self.responses[rng.randrange(len(self.responses))]
+            exposed, ev = response.overexpose(target, rng.uniform(*self.response_shift))
         else:
             (photo,) = self._window(self.photos[rng.randrange(len(self.photos))])
             wb = np.array([1.0 + rng.uniform(-s.white_balance, s.white_balance) for _ in "rgb"])

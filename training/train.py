@@ -30,6 +30,7 @@ from model.device import pick_device
 from training.config import PRESETS, TrainConfig
 from training.data import ExposureDataset, load_brackets
 from training.losses import build_perceptual_loss
+from training.real_curves import RealCurve, response_table
 from training.trainer import Batch, Trainer, forever
 
 log = logging.getLogger("training")
@@ -54,6 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop", type=int, help="training crop size in pixels")
     p.add_argument("--base-channels", type=int, help="generator width")
     p.add_argument("--bracket-prob", type=float, help="share of samples from --brackets")
+    p.add_argument(
+        "--response-prob",
+        type=float,
+        default=0.0,
+        help="share of photos overexposed with the --brackets pairs' camera responses",
+    )
     p.add_argument("--zero-ev-prob", type=float, help="share of photos left correctly exposed")
     p.add_argument("--ev-given-prob", type=float, help="share of samples told their true EV")
     p.add_argument("--vgg-weights", help="VGG-19 weights (.pth/.safetensors, torchvision layout)")
@@ -148,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         working_size=working_size,
         samples_per_epoch=config.batch_size * 100,
         seed=config.seed + rank,
+        responses=[
+            RealCurve(pair.name, pair.ev, response_table(pair.target, pair.exposed))
+            for pair in brackets
+        ]
+        if args.response_prob
+        else [],
+        response_prob=args.response_prob,
     )
     log.info("%d bracket pairs from %s", len(brackets), args.brackets)
     log.info("%d photos from %s; config %s", len(dataset.photos), args.data, config)

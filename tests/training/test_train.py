@@ -28,6 +28,7 @@ from training.losses import (
     vgg19_features,
 )
 from training.photos import find_photos
+from training.real_curves import RealCurve
 from training.train import build_config, main, parse_args
 from training.trainer import Trainer
 
@@ -75,6 +76,29 @@ def test_zero_ev_samples_are_left_as_they_were(photo_dir: Path) -> None:
     y, x, ev, _ = ds[0]
     assert float(ev) == 0.0
     assert (y - x).abs().max() <= 1.5 / 255  # only the curve's round trip
+
+
+def test_real_camera_responses_overexpose_photos_that_are_their_own_targets(
+    photo_dir: Path,
+) -> None:
+    lifted = np.minimum(255, np.arange(256) * 2).astype(np.uint8)  # a stop up, then clipped
+    response = RealCurve("pair", 1.0, lifted)
+    sampler = CameraSampler(jpeg_prob=0.0, downscale_prob=0.0)
+    ds = ExposureDataset(
+        [photo_dir],
+        crop=32,
+        sampler=sampler,
+        working_size=64,
+        responses=[response],
+        response_prob=1.0,
+        response_shift=(0.0, 0.0),
+    )
+    for index in range(4):
+        y, x, ev, _ = ds[index]
+        assert float(ev) == 1.0
+        # The overexposed crop is the response applied to the target crop, value by value.
+        codes = torch.round(x * 255).long()
+        assert torch.equal(y, torch.from_numpy(lifted.astype(np.float32))[codes] / 255.0)
 
 
 def test_camera_curves_are_monotone_and_invertible() -> None:
