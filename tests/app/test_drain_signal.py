@@ -92,10 +92,11 @@ def held_service(tmp_path: Path, **env: str) -> Iterator[HeldService]:
 
 
 def _status(url: str) -> int | None:
-    """The status of a GET on a new connection; None when the connection is refused."""
+    """The status of a GET on a new connection; None when the connection is refused, or reset
+    unanswered (a connection the kernel accepted just as the listener closed)."""
     try:
         return http.get(url).status_code
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return None
 
 
