@@ -145,7 +145,8 @@ def test_bad_estimator_files_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    not SHIPPED_ESTIMATOR.exists() or not PHOTOS.is_dir(), reason="needs the shipped estimator"
+    not SHIPPED_ESTIMATOR.exists() or not PHOTOS.is_dir(),
+    reason="needs the shipped estimator and the eval photos beside the repository",
 )
 def test_the_shipped_estimator_leaves_good_photos_and_sees_overexposed_ones() -> None:
     """Every ninth eval photo as a JPEG (never trained on), and the same +1.5 EV camera-like:
