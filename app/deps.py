@@ -21,27 +21,26 @@ def get_state(request: Request) -> ServiceState:
     return state
 
 
+def _not_ready() -> ApiError:
+    return ApiError(
+        503,
+        "the model is still loading; accepted: retry when GET /readyz returns 200",
+        "not_ready",
+        {"Retry-After": "1"},
+    )
+
+
 def get_worker(state: Annotated[ServiceState, Depends(get_state)]) -> InferenceWorker:
     """The running worker, or 503 while the model is still loading."""
     if state.worker is None:
-        raise ApiError(
-            503,
-            "the model is still loading; accepted: retry when GET /readyz returns 200",
-            "not_ready",
-            {"Retry-After": "1"},
-        )
+        raise _not_ready()
     return state.worker
 
 
 def get_estimator(state: Annotated[ServiceState, Depends(get_state)]) -> ExposureEstimator:
     """The exposure estimator, or 503 while the models are still loading."""
     if state.estimator is None:
-        raise ApiError(
-            503,
-            "the model is still loading; accepted: retry when GET /readyz returns 200",
-            "not_ready",
-            {"Retry-After": "1"},
-        )
+        raise _not_ready()
     return state.estimator
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from model.artifact import read_header, write_artifact
 from model.config import GeneratorConfig
 from model.generator import Generator
 
@@ -39,30 +39,18 @@ def save_generator(
     path: str | Path, generator: Generator, metadata: dict[str, Any] | None = None
 ) -> None:
     """Writes the generator's weights and config (plus JSON-serialisable metadata) to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator.state_dict().items()}
     header = {
         "format": FORMAT,
         "generator_config": generator.config.to_json(),
         "metadata": json.dumps(metadata or {}, sort_keys=True),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=header)
-    # Atomic replace: a reader (the service, a resume) never sees a half-written file.
-    tmp.replace(path)
+    write_artifact(path, generator, header)
 
 
 def read_info(path: str | Path) -> CheckpointInfo:
     """Reads only the header of a checkpoint."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for corrupt files
-        raise CheckpointError(f"{path} is not a safetensors file: {exc}") from exc
+    header = read_header(path, CheckpointError, "checkpoint")
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a generator checkpoint (format {FORMAT!r} expected)")
     try:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
+from model.artifact import read_header, write_artifact
 from model.exposure_features import FEATURE_COUNT, FEATURE_VERSION, canvas_features
 
 FORMAT = "exposure-estimator/1"
@@ -167,29 +167,18 @@ def save_estimator(
     path: str | Path, estimator: ExposureEstimator, metadata: dict[str, Any] | None = None
 ) -> None:
     """Writes the estimator's weights and config (plus JSON metadata) to `path`, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in estimator.state_dict().items()}
     header = {
         "format": FORMAT,
         "estimator_config": estimator.config.to_json(),
         "metadata": json.dumps(metadata or {}, sort_keys=True),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=header)
-    tmp.replace(path)
+    write_artifact(path, estimator, header)
 
 
 def load_estimator(path: str | Path) -> tuple[ExposureEstimator, dict[str, Any]]:
     """The estimator saved at `path` (on the CPU, in eval mode) and its metadata."""
     path = Path(path)
-    if not path.is_file():
-        raise EstimatorError(f"estimator not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for corrupt files
-        raise EstimatorError(f"{path} is not a safetensors file: {exc}") from exc
+    header = read_header(path, EstimatorError, "estimator")
     if header.get("format") != FORMAT:
         raise EstimatorError(f"{path} is not an estimator artifact (format {FORMAT!r} expected)")
     try:
