@@ -20,6 +20,11 @@ from model.generator import Generator
 # Version 4: the tone curve is the camera inverse for an EV plus a learned residual; a
 # colour-coherent fill (older refused).
 FORMAT = "exposure-generator/4"
+# The shipped generator, which the service (EXPOSURE_CHECKPOINT) and the evaluation commands use
+# by default.
+SHIPPED_CHECKPOINT = (
+    Path(__file__).resolve().parent.parent / "checkpoints" / "exposure-gan.safetensors"
+)
 
 
 class CheckpointError(ValueError):

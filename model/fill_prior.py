@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from model.layers import bilinear_source
+from model.tone import apply_curve
 
 # Neighbourhood sides, in pixels of the working size (training crops and service canvases alike),
 # over which colours are spread into clipped areas, up to the whole picture; each coarser one
@@ -29,6 +30,20 @@ from model.layers import bilinear_source
 _SPREAD_CELLS = (4, 16, 64, 256, 1 << 16)
 _EPS = 1.0 / 255.0
 _FILL_RANGE = 0.02  # estimates are kept inside (0.02, 0.98) so that their logits stay finite
+# The output value of a fully clipped area, FULL_LEVEL[0] + FULL_LEVEL[1] * EV, at most 1:
+# fitted to the targets' mean luminance in the fully clipped regions (400 px or more) of the
+# bracket train pairs' inputs (54 pairs; 0.04 from a pair's own on average). The more stops a
+# frame was over, the more of its mid-tones clipped with its highlights, so the darker the area.
+FULL_LEVEL = (1.042, -0.084)
+# Over how many pixels (working size) a fully clipped area goes from its edge's brightness to
+# FULL_LEVEL, computed on cells of _DEPTH_CELL pixels; and how much darker than the level an
+# edge may come back and still be continued (see prior_fill).
+DEPTH_PIXELS = 8
+HALO_GAP = (0.12, 0.3)
+_DEPTH_CELL = 4
+# The spread's weight of partially clipped pixels (model.fill_prior.spread) that counts as
+# them being at the edge: a few of them within the finest cells around it.
+_NEAR_WEIGHT = 0.05
 
 
 def spread(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,34 +129,69 @@ def _divides(size: torch.Size, cells: tuple[int, int], step: int) -> bool:
     return all(n == k * step for n, k in zip(size, cells, strict=True))
 
 
-def prior_fill(x: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Estimated fills in [0, 1], (N, 6, H, W): R, G, B for fully clipped pixels (neutral, as
-    bright as their surroundings' estimates), then R, G, B for partially clipped ones (from
-    their own recorded channels).
-    `x` (N, 3, H, W) in [0, 1], `top` (N,) the curve's value at 1, `mask` = clip_mask(x)."""
+def prior_fill(
+    x: torch.Tensor, knots: torch.Tensor, mask: torch.Tensor, ev: torch.Tensor
+) -> torch.Tensor:
+    """Estimated fills in [0, 1], (N, 6, H, W): R, G, B for fully clipped pixels, then R, G, B
+    for partially clipped ones (from their own recorded channels).
+    `x` (N, 3, H, W) in [0, 1], `knots` (N, K + 1) the tone curve (model.tone), `mask` =
+    clip_mask(x), `ev` (N,) the stops being taken back."""
     # Plain NCHW: the elementwise work and pooling here run about 40% slower in channels_last.
-    # In-place wherever a map is not read again: each fresh full-size map costs its page
-    # faults as well as its pass over memory.
     x = x.float().contiguous()
     mask = mask.float().contiguous()
+    knots = knots.detach().float()
     n, _, h, w = x.shape
     recorded = 1.0 - mask  # per channel: how surely it did not clip
     all_recorded = recorded.prod(dim=1, keepdim=True)
-    log_x = x.clamp(min=_EPS).log_()
+    log_x = x.clamp(min=_EPS).log()
     chroma = log_x - log_x.mean(dim=1, keepdim=True)  # log-ratios to the pixel's own mean
     local_chroma, _ = spread(chroma, all_recorded)
     # The brightness that best explains the recorded channels, then what the clipped ones were.
     weight = recorded.sum(dim=1, keepdim=True).clamp_(min=1e-3)
-    log_scale = (log_x.sub_(local_chroma)).mul_(recorded).sum(dim=1, keepdim=True).div_(weight)
+    log_scale = log_x.sub_(local_chroma).mul_(recorded).sum(dim=1, keepdim=True).div_(weight)
     estimate = local_chroma.add_(log_scale).exp_()  # as an input value, > 1 where it clipped
     # Beyond 1 the curve is carried on straight from its top (exact for SPEC's simulation).
-    t = top.detach().float()[:, None, None, None].clamp(max=1.0 - 1e-3)
+    t = knots[:, -1].clamp(max=1.0 - 1e-3)[:, None, None, None]
+    headroom = 1.0 - t
     fills = torch.empty(n, 6, h, w, dtype=x.dtype, device=x.device)
     per_channel = fills[:, 3:]
-    torch.mul(estimate.sub_(1.0), t / (1.0 - t), out=per_channel).clamp_(0.0, 1.0)
-    # Fully clipped areas: the estimates of the partially clipped pixels around them.
-    partial = all_recorded.neg_().add_(1.0).mul_(1.0 - mask.amin(dim=1, keepdim=True))
-    # Brightness only: spreading the channels' mean is one normalised convolution, not three.
-    around, found = spread(per_channel.mean(dim=1, keepdim=True), partial)
-    fills[:, :3] = around.masked_fill_(found <= 1e-4, 0.5)
+    torch.mul(estimate.sub_(1.0), t / headroom, out=per_channel).clamp_(0.0, 1.0)
+
+    # Fully clipped areas: nothing is known of their colour, so they are neutral (spreading the
+    # surroundings' hue painted blotches: a white controller turned the blue of the wall behind
+    # it, a sky the brown of the roofs below it), as bright as such areas are in real photos
+    # (FULL_LEVEL). Where the partially clipped pixels around one come back nearly that bright,
+    # its edge is a highlight's roll-off, and the area continues them for DEPTH_PIXELS before it
+    # reaches the level; where they are HALO_GAP or more darker, its edge is an object's
+    # outline against a clipped sky or wall, and a ramp from it would draw a grey halo round
+    # the object, so the area is at the level right up to it.
+    fully = mask.amin(dim=1, keepdim=True)
+    partial = (1.0 - all_recorded) * (1.0 - fully)
+    # What the partially clipped pixels come back as: the curve, and their fill where clipped.
+    output = apply_curve(x, knots).addcmul_(mask * headroom, per_channel)
+    around, found = spread(output.mean(dim=1, keepdim=True), partial)
+    stops = ev.detach().float()[:, None, None, None]
+    level = torch.maximum((FULL_LEVEL[0] + FULL_LEVEL[1] * stops).clamp(max=1.0), t)
+    start, end = HALO_GAP
+    roll_off = (level - around).sub_(end).div_(start - end).clamp_(0.0, 1.0)
+    # Only partially clipped pixels close by speak for an edge (the spread's coarser levels
+    # reach far, with a small weight): a far-off highlight says nothing about this edge.
+    near = (found / _NEAR_WEIGHT).clamp_(max=1.0)
+    keep = (1.0 - _depth(fully, found)).mul_(roll_off).mul_(near)
+    value = around.sub_(level).mul_(keep).add_(level)
+    fills[:, :3] = value.sub_(t).div_(headroom)
     return fills.clamp_(_FILL_RANGE, 1.0 - _FILL_RANGE)
+
+
+def _depth(fully: torch.Tensor, found: torch.Tensor) -> torch.Tensor:
+    """How far inside a fully clipped area each pixel lies, 0 at its edge to 1 from about
+    DEPTH_PIXELS in (1 everywhere where nothing partially clipped was found around)."""
+    h, w = fully.shape[-2:]
+    small = F.adaptive_avg_pool2d(fully, (-(-h // _DEPTH_CELL), -(-w // _DEPTH_CELL)))
+    radius = max(1, DEPTH_PIXELS // _DEPTH_CELL)
+    # Beyond the picture counts as neither: a sky clipped up to the top edge is deep there.
+    inside = F.avg_pool2d(small, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+    inside = F.interpolate(inside, (h, w), mode="bilinear", align_corners=False)
+    ramp = ((inside - 0.5) * 2.0).clamp_(0.0, 1.0)
+    ramp = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: no kink where the fade starts
+    return torch.where(found <= 1e-4, torch.ones_like(ramp), ramp)

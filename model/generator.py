@@ -196,7 +196,7 @@ class Generator(nn.Module):
         for i, up in enumerate(self.ups):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
         logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
-        prior = prior_fill(x, knots[:, -1], clip_mask(x.float()))
+        prior = prior_fill(x, knots, clip_mask(x.float()), used)
         return GeneratorOutput(used, estimate, knots, fill_values(prior, logits.float()))
 
 
