@@ -1,12 +1,14 @@
 """Where one request's CPU time goes, stage by stage, in process: this checkout and others.
 
-    python bench/stage_bench.py [--baseline ../old] [--rounds 4] [--size 776x517]
+    python bench/stage_bench.py [--baseline ../old] [--rounds 4] [--size 776x517 | --photo FILE]
 
 Each checkout runs in its own subprocess (its own code and shipped checkpoint, this Python's
 packages) on one torch thread, as a service lane and its CPU-pool job do: decode, canvas,
 the exposure estimator's EV where the checkout has one (older ones estimate in the forward
-pass), forward (batch 1), apply at full size, encode, on the benchmark's JPEG, the median of several
-calls each. Rounds alternate the checkouts' order (A B, then B A); the table gives each stage's
+pass), forward (batch 1), apply at full size, encode, on the benchmark's JPEG, the median of
+several calls each (`--photo`: that file instead, e.g. a real overexposed photo, whose clipped
+areas the fill works on; the synthetic one has no area where every channel clipped). Rounds
+alternate the checkouts' order (A B, then B A); the table gives each stage's
 median over rounds in milliseconds. The service's own histogram
 (`exposure_stage_duration_seconds`, printed by serve_bench.py) shows the same stages under load,
 waiting included; this script shows the work alone, for versions that lack the histogram too.
@@ -31,7 +33,7 @@ T = TypeVar("T")
 STAGES = ("decode", "canvas", "estimate", "forward", "apply", "encode")
 
 
-def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
+def measure(size: tuple[int, int], calls: int, photo_file: Path | None = None) -> dict[str, float]:
     """Median seconds per stage in this process (run with the checkout on sys.path)."""
     import torch
 
@@ -44,7 +46,10 @@ def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
     runtime = Runtime(torch.device("cpu"))
     # The checkout's own shipped checkpoint (this runs in the checkout's folder).
     generator = runtime.place(load_generator(Path("checkpoints") / "exposure-gan.safetensors")[0])
-    body = harness.jpeg_bytes(harness.synthetic_photo(*size))
+    if photo_file is None:
+        body = harness.jpeg_bytes(harness.synthetic_photo(*size))
+    else:
+        body = photo_file.read_bytes()
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
     try:  # a checkout with an exposure estimator chooses the blind EV with it, as it serves
         from model import choose_ev, load_estimator
@@ -76,9 +81,13 @@ def measure(size: tuple[int, int], calls: int) -> dict[str, float]:
     return {stage: statistics.median(values[1:]) for stage, values in times.items()}
 
 
-def run_checkout(checkout: Path, size: str, calls: int) -> dict[str, float]:
+def run_checkout(
+    checkout: Path, size: str, calls: int, photo_file: Path | None = None
+) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{Path(__file__).parent}"}
     args = [sys.executable, __file__, "--worker", "--size", size, "--calls", str(calls)]
+    if photo_file is not None:
+        args += ["--photo", str(photo_file)]
     done = subprocess.run(args, cwd=checkout, env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -90,11 +99,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--calls", type=int, default=7, help="timed calls per stage and round")
     parser.add_argument("--size", default="776x517", help="photo WIDTHxHEIGHT")
+    parser.add_argument("--photo", type=Path, help="time this photo file instead")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     if args.worker:
-        print(json.dumps(measure((width, height), args.calls)))
+        print(json.dumps(measure((width, height), args.calls, args.photo)))
         return
     checkouts = [harness.REPO_ROOT, *(path.resolve() for path in args.baseline)]
     results: dict[Path, list[dict[str, float]]] = {path: [] for path in checkouts}
@@ -102,8 +112,10 @@ def main() -> None:
         order = checkouts[::-1] if number % 2 else checkouts
         for checkout in order:
             print(f"round {number + 1}: {checkout}", file=sys.stderr, flush=True)
-            results[checkout].append(run_checkout(checkout, args.size, args.calls))
-    print(f"| checkout ({args.size}, ms, one thread) | {' | '.join(STAGES)} | total |")
+            photo = args.photo.resolve() if args.photo else None
+            results[checkout].append(run_checkout(checkout, args.size, args.calls, photo))
+    what = args.photo.name if args.photo else args.size
+    print(f"| checkout ({what}, ms, one thread) | {' | '.join(STAGES)} | total |")
     print("|---|" + "---:|" * (len(STAGES) + 1))
     for checkout, rounds in results.items():
         medians = [1000 * statistics.median(r[stage] for r in rounds) for stage in STAGES]
