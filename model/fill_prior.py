@@ -4,11 +4,13 @@ Where one channel clipped and the others did not, the recorded channels say what
 was: the pixel has the colour of its unclipped neighbours (their ratios of R, G and B), scaled to
 match the channels it still has. That estimate continues a smooth highlight without the rings a
 free per-channel fill paints where R clips before G and B. Where every channel clipped nothing
-is known of the colour: the fill there has the brightness of the partially clipped pixels
-around the area, spread in, so the highlight stays continuous, and no colour. Spreading their
-hue as well painted blotches on real brackets (a pink cloud beside a sunrise, a cyan patch in a
-clipped sky, a green-yellow window beside warm walls) where the clipped object is not the
-colour of what clipped around it; a neutral highlight is what such an area most often is.
+is known of the colour, and the fill there is neutral: spreading the surroundings' hue painted
+blotches on real brackets and uploads (a pink cloud beside a sunrise, a cyan patch in a clipped
+sky, a white controller the blue of the wall behind it). It is as bright as such areas are in
+real photographs (a level by EV, fitted to the bracket train pairs), and continues the
+partially clipped pixels at its edge where they come back nearly that bright (a highlight's
+roll-off), not where they are much darker (an object's outline against a clipped sky, where a
+ramp would draw a grey halo round the object); see `prior_fill`.
 
 The U-Net adds learned corrections to these estimates in logit space (model.tone); a new
 generator fills with the estimates alone.

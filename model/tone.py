@@ -14,14 +14,14 @@ For a value `x` of channel c the output is
   clipped value, never push it below the curve's top or past white.
 - the fill starts from a physical estimate (model.fill_prior): where only some channels
   clipped, the others and the colour of the unclipped neighbours say what the clipped ones
-  were; where every channel clipped, the brightness of the partially clipped pixels around the
-  area continues the highlight, with no colour. The U-Net moves the estimates of partially
-  clipped pixels in logit space (a luminance term shared by their channels, a per-channel
-  term); a pixel whose every channel clipped keeps the estimate from its surroundings. Where
-  the sensor recorded nothing of a pixel the U-Net has nothing to go on: a U-Net fill there
-  came back darker than the surroundings' estimate (the flat, grey patch of a clipped window
-  at the curve's top), and a clipped white in neutral surroundings stays neutral by
-  construction, never drifting blue or purple.
+  were; where every channel clipped, a neutral white as bright as such areas are in real
+  photographs, continuing a highlight's roll-off at the area's edge. The U-Net moves the
+  estimates of partially clipped pixels in logit space (a luminance term shared by their
+  channels, a per-channel term); a pixel whose every channel clipped keeps the estimate.
+  Where the sensor recorded nothing of a pixel the U-Net has nothing to go on: a U-Net fill
+  there came back darker than the estimate (the flat, grey patch of a clipped window at the
+  curve's top), and a clipped white stays neutral by construction, never drifting blue or
+  purple.
 """
 
 from __future__ import annotations
