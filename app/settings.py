@@ -11,9 +11,12 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model.checkpoint import SHIPPED_CHECKPOINT
+from model.estimator import SHIPPED_ESTIMATOR
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "exposure-gan.safetensors"
-DEFAULT_ESTIMATOR = REPO_ROOT / "checkpoints" / "exposure-estimator.safetensors"
+DEFAULT_CHECKPOINT = SHIPPED_CHECKPOINT
+DEFAULT_ESTIMATOR = SHIPPED_ESTIMATOR
 _DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 

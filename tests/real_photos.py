@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from model import Generator, load_generator
+from model.checkpoint import SHIPPED_CHECKPOINT
 from model.photo import read_rgb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EXPOSURE_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
-SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "exposure-gan.safetensors"
 
 # Real overexposed uploads (both overflow fp16 in the shipped generator's decoder) and real
 # bracket inputs, relative to SHARED_DATA.
