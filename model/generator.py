@@ -29,6 +29,10 @@ _HIST_BINS = 32
 _STATS_DIM = 3 * _HIST_BINS + 3
 # Stops of overexposure the service takes back at most (SPEC: 0 <= ev <= 4).
 MAX_EV = 4.0
+# The curve's learned residual fades in over the first this many stops: told EV 0 (a good
+# photo, and the estimator's usual answer for one) the correction is the identity, not a
+# camera's curve bent around a photo that was never overexposed.
+RESIDUAL_RAMP = 0.5
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class ExposureHead(nn.Module):
         used = torch.where(known, ev.float().nan_to_num(0.0), estimate)
         condition = torch.stack([used / MAX_EV, known.float()], dim=1)
         residual = self.to_curve(torch.cat([embedding, condition], dim=1))
+        residual = residual * (used / RESIDUAL_RAMP).clamp(0.0, 1.0)[:, None]
         return used, estimate, knots_from_base(base_knots(used, self.knots), residual)
 
 

@@ -226,7 +226,7 @@ def build(
     table = Table()
     evs = read_pair_evs(pairs_csv)
     curves = load_real_curves(real_curves, pairs_csv, WORKING_SIZE) if real_curves else []
-    if held := {c.name for c in curves} & _validation_pairs(pairs_csv):
+    if held := {c.name for c in curves} & validation_pairs(pairs_csv):
         raise ValueError(f"--real-curves holds validation pairs, never trained on: {sorted(held)}")
     if mix.real_curve_prob and not curves:
         raise ValueError("real_curve_prob needs --real-curves, a folder of bracket train pairs")
@@ -275,7 +275,7 @@ def build(
     return table
 
 
-def _validation_pairs(pairs_csv: Path) -> set[str]:
+def validation_pairs(pairs_csv: Path) -> set[str]:
     """The pairs pairs.csv puts in a split other than train (no `split` column: none)."""
     with pairs_csv.open(newline="") as file:
         return {r["name"] for r in csv.DictReader(file) if r.get("split", "train") != "train"}

@@ -78,6 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="PREFIX",
         help="with --init: tensors to train anew, by name prefix (e.g. exposure.)",
     )
+    p.add_argument(
+        "--freeze",
+        nargs="*",
+        default=[],
+        metavar="PREFIX",
+        help="generator tensors kept as they are, by name prefix (e.g. exposure.)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument(
@@ -180,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer.load(out_dir / "state.pt")
     elif args.init:
         trainer.init_from(Path(args.init), tuple(args.init_skip))
+    if args.freeze:
+        frozen = trainer.freeze(tuple(args.freeze))
+        log.info("%d generator tensors frozen (%s)", len(frozen), ", ".join(args.freeze))
     metadata = {
         "command": " ".join(["python -m training.train", *map(shlex.quote, sys.argv[1:])]),
         "hardware": torch.cuda.get_device_name(device)

@@ -187,6 +187,20 @@ class Trainer:
         self.elapsed_s = float(state["elapsed_s"])
         log.info("resumed from %s at step %d", path, self.step_count)
 
+    def freeze(self, prefixes: tuple[str, ...]) -> list[str]:
+        """Keeps the generator's tensors whose names start with a prefix as they are: for
+        training one part against another that is settled (the fill against a tuned curve,
+        `python -m training.tune_curve`). Returns the frozen tensors' names."""
+        if isinstance(self.generator, DistributedDataParallel):
+            raise ValueError("freezing runs in one process: DDP is built with every tensor")
+        frozen = [n for n, p in self.core.named_parameters() if n.startswith(prefixes)]
+        if not frozen:
+            raise ValueError(f"no generator tensor starts with any of {list(prefixes)}")
+        for name, param in self.core.named_parameters():
+            if name in frozen:
+                param.requires_grad_(False)
+        return frozen
+
     def init_from(self, path: Path, skip: tuple[str, ...] = ()) -> None:
         """Starts a fresh run from another run's weights (state.pt: G, EMA and D; or a serving
         checkpoint: G): every tensor whose name and shape match is copied, the rest keep their

@@ -10,6 +10,7 @@ import torch
 
 from model import Generator
 from model.generator import input_statistics
+from model.tone import base_knots
 from tests.conftest import TINY, tiny_generator
 
 
@@ -54,6 +55,27 @@ def test_the_clients_ev_moves_the_curve_and_is_reported() -> None:
     assert float(out.ev[1]) == 0.5
     assert float(out.ev[0]) == float(out.ev_estimate[0])
     assert float(out.ev_estimate.min()) >= 0.0 and float(out.ev_estimate.max()) <= 4.0
+
+
+def test_told_ev_0_returns_the_photo_whatever_the_curve_residual_says() -> None:
+    """A good photo is left alone: the learned residual fades in with the EV, so at EV 0 the
+    curve is the identity and nothing is filled, even from a head that bends every curve."""
+    generator = tiny_generator()
+    last = generator.exposure.to_curve[-1]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        last.bias.normal_(0.0, 1.0)
+    x = torch.rand(2, 3, 64, 64)
+    x[0, :, :8] = 1.0  # clipped values too
+    with torch.no_grad():
+        still, info = generator.correct(x, torch.tensor([0.0, 0.0]))
+        bent = generator.predict(x, torch.tensor([1.0, 1.0])).knots
+    assert torch.allclose(
+        info.knots, torch.linspace(0, 1, TINY.curve_knots + 1).expand(2, -1), atol=1e-5
+    )
+    assert (still - x).abs().max() < 1e-5
+    base = base_knots(torch.tensor([1.0]), TINY.curve_knots)[0]
+    assert (bent[0] - base).abs().max() > 0.02  # the residual does act at 1 EV
 
 
 def test_input_histogram_is_a_triangular_kernel_around_each_bin_centre() -> None:

@@ -289,3 +289,26 @@ def test_init_copies_another_runs_weights_except_skipped_prefixes(
             assert torch.equal(tensor, source["generator"][name]), name
     for name, tensor in trainer.discriminator.state_dict().items():
         assert torch.equal(tensor, source["discriminator"][name]), name
+
+
+def test_frozen_tensors_stay_as_they_were_while_the_rest_trains(
+    photo_dir: Path, tmp_path: Path, checkpoint: Path
+) -> None:
+    """`--freeze exposure.` trains the fill against a settled curve: the head is untouched."""
+    args = ["--data", str(photo_dir), "--preset", "tiny", "--threads", "1", "--steps", "3"]
+    args += ["--out", str(tmp_path / "run"), "--init", str(checkpoint), "--freeze", "exposure."]
+    assert main(args) == 0
+    before, _ = load_generator(checkpoint)
+    after, _ = load_generator(tmp_path / "run" / "generator.safetensors")
+    head_same = moved = 0
+    for (name, a), b in zip(before.state_dict().items(), after.state_dict().values(), strict=True):
+        if name.startswith("exposure."):
+            assert torch.equal(a, b), name
+            head_same += 1
+        else:
+            moved += not torch.equal(a, b)
+    assert head_same > 0 and moved > 0
+    with pytest.raises(ValueError, match="no generator tensor"):
+        Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu")).freeze(
+            ("nothing.",)
+        )
