@@ -10,7 +10,8 @@ The loss is exact and cheap: for every value below MASK_START the output is the 
 so its squared error follows from the sample's per-code statistics (`curve_mse`). The mean of
 10 log10(MSE) over samples is minimised, so every photo counts in dB as the evaluation counts
 it. The curve's top, which the fill of clipped values is measured from, is held near the
-original's (`--top-weight`).
+original's (`--top-weight`), and the segments just below it may not steepen without bound
+(`--slope-cap`).
 
     python -m training.tune_curve --cache runs/curve/cache.npz --checkpoint IN --out OUT
 """
@@ -43,15 +44,18 @@ class TuneOptions:
     lr: float = 3e-4
     pair_weight: float = 20.0  # each bracket pair against one photo sample
     real_weight: float = 2.0  # `real` samples against the other kinds
-    # On the squared change of the curve's top, which the U-Net's fill is measured from. 0: the
-    # top follows the curve, and the fill is trained again against it (`train --freeze`).
-    top_weight: float = 0.0
+    # On the squared change of the curve's top, which the U-Net's fill is measured from and
+    # trained against. 0 lets the top follow the curve; the fill then has to be trained again
+    # (`training.train --freeze exposure.`), and 1,800 steps of that lost on S1 and C
+    # (docs/quality.md).
+    top_weight: float = 3000.0
     # The curve's last free segments may be at most this many times as steep as the camera
-    # inverse's (squared excess, weighted): a curve that reaches a high top in one steep
+    # inverse's (squared excess, weighted): a curve that climbs to a high top in one steep
     # segment just below the clip level paints a band of the clipped channel's colour along
-    # every smooth highlight.
-    slope_cap: float = 1.5
-    slope_segments: int = 4
+    # every smooth highlight. The shipped head's steepest was 6 times; unchecked, tuning made
+    # it 8.
+    slope_cap: float = 5.0
+    slope_segments: int = 1
     slope_weight: float = 10.0
     seed: int = 0
 

@@ -67,3 +67,15 @@ def test_a_real_frames_clipped_sky_comes_back_as_bright_as_the_target() -> None:
     regions = region_scores(frame, output, target)
     assert regions is not None and regions.pixels > 10_000
     assert abs(regions.output_luminance - regions.target_luminance) < 0.05, regions
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["real-uploads/corly_overexposure.jpg", "brackets/val/target/hdrps_507_MDF0007.png"],
+)
+def test_told_ev_0_the_shipped_checkpoint_returns_a_real_photo_unchanged(relative: str) -> None:
+    """A photo told EV 0 comes back as it was, clipped whites and all: the tuned curve's
+    residual does not bend it."""
+    photo = shared_photo(relative)
+    (out,) = correct_images(shipped_generator(), [photo], evs=[0.0])
+    assert np.array_equal(out, photo)
