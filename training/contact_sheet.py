@@ -1,11 +1,15 @@
 """A contact sheet of a checkpoint's corrections, to look at colour rings and casts by eye.
 
-    python -m training.contact_sheet --checkpoint CKPT --pairs DIR [--photos DIR --scenario c]
-        --out sheet.jpg [--limit N] [--height 240] [--width W]
+    python -m training.contact_sheet --checkpoint CKPT --pairs DIR [--pairs-csv CSV --told]
+        [--photos DIR --scenario c] [--uploads DIR] --out sheet.jpg [--limit N] [--height 240]
+        [--width W]
 
-One row per image: input | output (blind) | target, each resized to the row height, with a
-thin gap. For real pairs the input and target are the stored frames; for photos the input is
-the photo degraded as SPEC section 2's scenario says, and the target is the photo itself.
+One row per image: input | output | target, each resized to the row height, with a thin gap.
+For real pairs the input and target are the stored frames; for photos the input is the photo
+degraded as SPEC section 2's scenario says, and the target is the photo itself. `--uploads`
+adds real overexposed photos that have no target: input | output. Outputs are blind (the
+exposure estimator's EV) unless `--told` gives each pair and photo its true EV (a pair's from
+`--pairs-csv`); uploads are always blind, as nobody knows theirs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from PIL import Image
 from model import correct_images, load_estimator, load_generator
 from model.estimator import SHIPPED_ESTIMATOR
 from training.command import command_parser
-from training.scenarios import SCENARIOS, Case, load_photos, pair_cases, scenario_cases
+from training.scenarios import (
+    SCENARIOS,
+    Case,
+    load_photos,
+    pair_cases,
+    read_pair_evs,
+    scenario_cases,
+)
 
 GAP = 4
 BACKGROUND = (48, 48, 48)  # dark neutral grey: does not tint how the panels look
@@ -70,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint")
     parser.add_argument("--estimator", type=Path, default=SHIPPED_ESTIMATOR, help="its EVs")
     parser.add_argument("--pairs", type=Path, help="folder of real pairs: input/ and target/")
+    parser.add_argument("--pairs-csv", type=Path, help="the pairs' EVs (columns name, ev)")
+    parser.add_argument("--told", action="store_true", help="correct told the true EV")
+    parser.add_argument("--uploads", type=Path, help="folder of overexposed photos, no targets")
     parser.add_argument("--photos", type=Path, help="folder of correctly exposed photos")
     parser.add_argument("--scenario", choices=SCENARIOS, default="c", help="for --photos")
     parser.add_argument("--out", type=Path, required=True, help="image file to write")
@@ -78,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, help="scale rows down to at most W pixels wide")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
-    if args.pairs is None and args.photos is None:
-        parser.error("give --pairs, --photos, or both")
+    if args.pairs is None and args.photos is None and args.uploads is None:
+        parser.error("give --pairs, --photos or --uploads")
+    if args.told and args.pairs is not None and args.pairs_csv is None:
+        parser.error("--told with --pairs needs --pairs-csv for their EVs")
     if args.height < 1 or (args.width is not None and args.width < 1):
         parser.error("--height and --width must be positive")
     try:
@@ -87,16 +103,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimator, _ = load_estimator(args.estimator)
         cases: Iterable[Case] = ()
         if args.pairs is not None:
-            cases = pair_cases(args.pairs, limit=args.limit)
+            evs = read_pair_evs(args.pairs_csv) if args.pairs_csv else None
+            cases = pair_cases(args.pairs, evs, limit=args.limit)
         if args.photos is not None:
             photos = load_photos(args.photos, args.limit)
             cases = itertools.chain(cases, scenario_cases(args.scenario, photos))
-        rows = (
-            sheet_row(
-                [c.input, correct_images(generator, [c.input], estimator=estimator)[0], c.truth],
-                args.height,
-            )
-            for c in cases
+
+        def corrected(image: np.ndarray, ev: float | None) -> np.ndarray:
+            return correct_images(generator, [image], evs=[ev], estimator=estimator)[0]
+
+        rows = itertools.chain(
+            (
+                sheet_row(
+                    [c.input, corrected(c.input, c.ev if args.told else None), c.truth],
+                    args.height,
+                )
+                for c in cases
+            ),
+            (
+                sheet_row([photo, corrected(photo, None)], args.height)
+                for _, photo in (load_photos(args.uploads, args.limit) if args.uploads else [])
+            ),
         )
         sheet = contact_sheet(rows, args.width)
     except (ValueError, FileNotFoundError) as exc:  # ValueError includes CheckpointError

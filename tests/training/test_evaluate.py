@@ -203,6 +203,32 @@ def test_contact_sheet_has_one_row_per_image(
         assert sheet.width == 40
 
 
+def test_contact_sheet_told_and_with_uploads_that_have_no_target(
+    photos: Path, pairs: Path, tiny: Path, tmp_path: Path
+) -> None:
+    """Told rows use each pair's EV (a 0 EV estimator would leave the input as it is); uploads
+    get two panels, input and output."""
+    out = tmp_path / "sheet.png"
+    argv = ["--checkpoint", str(tiny), "--pairs", str(pairs), "--uploads", str(photos)]
+    argv += ["--estimator", str(tiny_estimator_file(tmp_path, ev=0.0)), "--height", "20"]
+    with pytest.raises(SystemExit):  # --told needs the pairs' EVs
+        contact_sheet.main([*argv, "--told", "--out", str(out)])
+    told = [*argv, "--told", "--pairs-csv", str(pairs / "pairs.csv"), "--out", str(out)]
+    assert contact_sheet.main(told) == 0
+    gap = contact_sheet.GAP
+    with Image.open(out) as sheet:
+        # 2 pair rows of three 24x20 panels, 3 upload rows of two.
+        assert sheet.size == (3 * 24 + 2 * gap, 5 * 20 + 4 * gap)
+        told_output = np.asarray(sheet.convert("RGB"))[:20, 24 + gap : 48 + gap]
+    blind = tmp_path / "blind.png"
+    assert contact_sheet.main([*argv, "--out", str(blind)]) == 0
+    with Image.open(blind) as sheet:
+        blind_output = np.asarray(sheet.convert("RGB"))[:20, 24 + gap : 48 + gap]
+        upload_row = np.asarray(sheet.convert("RGB"))[2 * (20 + gap) : 2 * (20 + gap) + 20]
+    assert np.abs(told_output.astype(int) - blind_output.astype(int)).mean() > 2
+    assert (upload_row[:, 2 * 24 + gap + 1 :] == contact_sheet.BACKGROUND).all()
+
+
 def test_fully_clipped_regions_get_their_own_table(
     tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
