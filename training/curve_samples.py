@@ -30,6 +30,7 @@ import torch
 
 from model import prepare
 from model.generator import thumbnail
+from training import oracles
 from training.command import command_parser, exit_status
 from training.data import load_brackets
 from training.degrade import (
@@ -61,15 +62,10 @@ class CurveSample:
 def code_stats(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(3, 256): for each code of `image` (all channels pooled, as the curve is shared), how
     many values had it, and the sum and sum of squares of their targets in [0, 1]."""
-    codes = image.reshape(-1)
-    values = target.reshape(-1).astype(np.float64) / 255.0
-    return np.stack(
-        [
-            np.bincount(codes, minlength=CODES),
-            np.bincount(codes, weights=values, minlength=CODES),
-            np.bincount(codes, weights=values * values, minlength=CODES),
-        ]
-    ).astype(np.float32)
+    stats = oracles.code_stats(image, target)
+    scale = np.array([1.0, 1.0 / 255.0, 1.0 / 255.0**2])[:, None]
+    pooled = np.stack([stats.count, stats.total, stats.squares]).sum(axis=1)
+    return np.asarray(pooled * scale, dtype=np.float32)
 
 
 def sample(

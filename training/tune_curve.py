@@ -18,7 +18,6 @@ original's (`--top-weight`), and the segments just below it may not steepen with
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,17 +103,20 @@ def tune(
 ) -> None:
     """Trains `head`'s curve layers in place on `rows` of the cache."""
     torch.manual_seed(options.seed)
-    reference = copy.deepcopy(head).eval()
-    with torch.no_grad():
-        tops = torch.cat(
-            [
-                reference(
-                    torch.from_numpy(data["thumbs"][rows[i : i + 512]]).float(),
-                    _ev(data, rows[i : i + 512]),
-                )[2][:, -1]
-                for i in range(0, len(rows), 512)
-            ]
-        )
+    # The tops before tuning, which the top's penalty holds the curve to.
+    tops = torch.empty(0)
+    if options.top_weight:
+        head.eval()
+        with torch.no_grad():
+            tops = torch.cat(
+                [
+                    head(
+                        torch.from_numpy(data["thumbs"][rows[i : i + 512]]).float(),
+                        _ev(data, rows[i : i + 512]),
+                    )[2][:, -1]
+                    for i in range(0, len(rows), 512)
+                ]
+            )
     kinds = data["kind"][rows]
     weights = np.where(kinds == "pair", options.pair_weight, 1.0)
     weights = weights * np.where(kinds == "real", options.real_weight, 1.0)

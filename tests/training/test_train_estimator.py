@@ -11,16 +11,10 @@ from PIL import Image
 
 from model import EstimatorConfig, load_estimator
 from model.exposure_features import FEATURE_COUNT
+from tests.training.bracket_files import ramp_photo, write_pair
 from training import train_estimator
 from training.estimator_data import Mix, build, collection_of, load_table
 from training.train_estimator import BRACKET_FOLDS, bracket_folds, pair_of, soft_labels
-
-
-def _photo(seed: int, height: int = 48, width: int = 64) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.15, 0.75, width)[None, :, None] * rng.uniform(0.6, 1.0, 3)
-    noise = rng.normal(0.0, 0.03, (height, width, 3))
-    return np.clip(np.round((ramp + noise) * 255), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize(
@@ -53,14 +47,9 @@ def test_the_cache_and_a_training_run(tmp_path: Path) -> None:
     photos.mkdir(parents=True)
     for i in range(4):
         prefix = "aaa" if i < 2 else "bbb"
-        Image.fromarray(_photo(i)).save(photos / f"{prefix}_{i}.png")
+        Image.fromarray(ramp_photo(i)).save(photos / f"{prefix}_{i}.png")
     pairs = tmp_path / "pairs"
-    for sub in ("input", "target"):
-        (pairs / sub).mkdir(parents=True)
-    target = _photo(9)
-    exposed = np.clip(target.astype(int) * 2, 0, 255).astype(np.uint8)
-    Image.fromarray(exposed).save(pairs / "input" / "p1.png")
-    Image.fromarray(target).save(pairs / "target" / "p1.png")
+    write_pair(pairs, "p1", ramp_photo(9))
     csv = tmp_path / "pairs.csv"
     csv.write_text("name,ev\np1,1.6\n")
 

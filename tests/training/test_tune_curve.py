@@ -13,16 +13,10 @@ from PIL import Image
 from model import load_generator
 from model.tone import apply_curve, base_knots
 from tests.conftest import TINY
+from tests.training.bracket_files import ramp_photo, write_pair
 from training import curve_samples, tune_curve
 from training.curve_samples import code_stats
 from training.tune_curve import CURVE_CODES, curve_mse
-
-
-def _photo(seed: int, height: int = 40, width: int = 56) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.1, 0.8, width)[None, :, None] * rng.uniform(0.6, 1.0, 3)
-    noise = rng.normal(0.0, 0.03, (height, width, 3))
-    return np.clip(np.round((ramp + noise) * 255), 0, 255).astype(np.uint8)
 
 
 def test_the_loss_is_the_curves_error_on_every_value_it_alone_decides() -> None:
@@ -42,14 +36,9 @@ def _folders(tmp_path: Path, split: str = "train") -> tuple[Path, Path, Path]:
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(3):
-        Image.fromarray(_photo(i)).save(photos / f"{'aaa' if i < 2 else 'bbb'}_{i}.png")
+        Image.fromarray(ramp_photo(i, 40, 56)).save(photos / f"{'aaa' if i < 2 else 'bbb'}_{i}.png")
     pairs = tmp_path / "pairs"
-    for sub in ("input", "target"):
-        (pairs / sub).mkdir(parents=True)
-    target = _photo(9)
-    exposed = np.clip(target.astype(int) * 2, 0, 255).astype(np.uint8)
-    Image.fromarray(exposed).save(pairs / "input" / "p1.png")
-    Image.fromarray(target).save(pairs / "target" / "p1.png")
+    write_pair(pairs, "p1", ramp_photo(9, 40, 56))
     csv = tmp_path / "pairs.csv"
     csv.write_text(f"name,split,ev\np1,{split},1.6\n")
     return photos, pairs, csv
