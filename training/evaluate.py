@@ -9,7 +9,8 @@ Simulated scenarios print identity and the told-truth inverse; real pairs print 
 the oracles fitted to the target (`training.oracles`). With a checkpoint, its blind output
 (told the exposure estimator's EV), and with `--with-ev` its output told the true EV. Below
 each table, where inputs have areas with every channel clipped: how bright each row brings them
-back against the target (`training.clipped_regions`). `--collections` prints the
+back against the target (`training.clipped_regions`), and every row's squared error split by how
+near the clip each input pixel was (`training.clip_bands`). `--collections` prints the
 per-collection table instead (training.by_collection): each collection's N and C cases blind,
 with the estimator trained with that collection held out.
 `bench/http_eval.py` drives the same cases and tables through the HTTP service.
@@ -29,6 +30,7 @@ from PIL import Image
 from model import correct_images, load_estimator, load_generator
 from model.estimator import SHIPPED_ESTIMATOR
 from training.by_collection import collection_report
+from training.clip_bands import BandErrors, band_errors, format_band_table
 from training.clipped_regions import MIN_REGION, RegionScores, region_scores
 from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
@@ -82,9 +84,11 @@ def score_cases(
     out: Path | None = None,
     samples: int | None = None,
     regions: dict[str, list[RegionScores]] | None = None,
+    bands: dict[str, list[BandErrors]] | None = None,
 ) -> dict[str, Scores]:
     """Mean scores per row over `cases`; side-by-sides (input | each row | truth) into `out`;
-    each row's scores in the input's fully clipped regions appended to `regions` where given."""
+    each row's scores in the input's fully clipped regions appended to `regions`, and its
+    squared error by clip band (training.clip_bands) to `bands`, where given."""
     per_row: dict[str, list[Scores]] = {}
     for index, case in enumerate(cases):
         outputs = reference_outputs(case)
@@ -97,6 +101,8 @@ def score_cases(
             per_row.setdefault(row, []).append(score(case.truth, image))
             if regions is not None and (found := region_scores(case.input, image, case.truth)):
                 regions.setdefault(row, []).append(found)
+            if bands is not None:
+                bands.setdefault(row, []).append(band_errors(case.input, image, case.truth))
         if out is not None and (samples is None or index < samples):
             out.mkdir(parents=True, exist_ok=True)
             panels = [case.input, *list(outputs.values())[1:], case.truth]
@@ -188,10 +194,12 @@ def run(
     for key, title, cases, told in case_sets(args):
         out = args.out / key if args.out is not None else None
         regions: dict[str, list[RegionScores]] = {}
-        report[key] = score_cases(cases, correct, told, out, args.samples, regions)
+        bands: dict[str, list[BandErrors]] = {}
+        report[key] = score_cases(cases, correct, told, out, args.samples, regions, bands)
         print(f"\n{title}\n{format_table(report[key])}", flush=True)
         if regions:
             print(f"\n{format_region_table(regions)}", flush=True)
+        print(f"\n{format_band_table(bands, LABELS)}", flush=True)
         if footer is not None and (extra := footer(key)):
             print(extra, flush=True)
     if args.out is not None:
