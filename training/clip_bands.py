@@ -49,11 +49,11 @@ def band_of_pixels(source: np.ndarray) -> np.ndarray:
     )
 
 
-def band_errors(source: np.ndarray, output: np.ndarray, target: np.ndarray) -> BandErrors:
-    """`output` against `target` (both (H, W, 3), the dtype of `source`), split by the band of
-    each pixel of `source`, in 8-bit levels."""
-    bands = band_of_pixels(source)
-    scale = 255.0 / float(np.iinfo(source.dtype).max)
+def band_errors(bands: np.ndarray, output: np.ndarray, target: np.ndarray) -> BandErrors:
+    """`output` against `target` (both (H, W, 3), the input's integer dtype), split by
+    `bands` = band_of_pixels(input), in 8-bit levels. The bands are the input's alone, so one
+    map serves every correction of it."""
+    scale = 255.0 / float(np.iinfo(target.dtype).max)
     diff = (output.astype(np.float64) - target.astype(np.float64)) * scale
     squared = (diff * diff).mean(axis=2)
     n = float(bands.size)

@@ -30,7 +30,7 @@ from PIL import Image
 from model import correct_images, load_estimator, load_generator
 from model.estimator import SHIPPED_ESTIMATOR
 from training.by_collection import collection_report
-from training.clip_bands import BandErrors, band_errors, format_band_table
+from training.clip_bands import BandErrors, band_errors, band_of_pixels, format_band_table
 from training.clipped_regions import MIN_REGION, RegionScores, region_scores
 from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
@@ -97,12 +97,13 @@ def score_cases(
                 raise ValueError(f"{case.name}: no true ev to tell the checkpoint")
             evs: list[float | None] = [None, case.ev] if with_ev else [None]
             outputs.update(zip(("blind", "told_ev"), correct(case, evs), strict=False))
+        pixel_bands = band_of_pixels(case.input) if bands is not None else None
         for row, image in outputs.items():
             per_row.setdefault(row, []).append(score(case.truth, image))
             if regions is not None and (found := region_scores(case.input, image, case.truth)):
                 regions.setdefault(row, []).append(found)
-            if bands is not None:
-                bands.setdefault(row, []).append(band_errors(case.input, image, case.truth))
+            if bands is not None and pixel_bands is not None:
+                bands.setdefault(row, []).append(band_errors(pixel_bands, image, case.truth))
         if out is not None and (samples is None or index < samples):
             out.mkdir(parents=True, exist_ok=True)
             panels = [case.input, *list(outputs.values())[1:], case.truth]

@@ -193,13 +193,12 @@ class Trainer:
         `python -m training.tune_curve`). Returns the frozen tensors' names."""
         if isinstance(self.generator, DistributedDataParallel):
             raise ValueError("freezing runs in one process: DDP is built with every tensor")
-        frozen = [n for n, p in self.core.named_parameters() if n.startswith(prefixes)]
-        if not frozen:
+        named = [(n, p) for n, p in self.core.named_parameters() if n.startswith(prefixes)]
+        if not named:
             raise ValueError(f"no generator tensor starts with any of {list(prefixes)}")
-        for name, param in self.core.named_parameters():
-            if name in frozen:
-                param.requires_grad_(False)
-        return frozen
+        for _, param in named:
+            param.requires_grad_(False)
+        return [name for name, _ in named]
 
     def init_from(self, path: Path, skip: tuple[str, ...] = ()) -> None:
         """Starts a fresh run from another run's weights (state.pt: G, EMA and D; or a serving

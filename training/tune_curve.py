@@ -78,16 +78,22 @@ def steep_excess(knots: torch.Tensor, ev: torch.Tensor, options: TuneOptions) ->
     return (torch.relu(ratio - options.slope_cap) ** 2).mean()
 
 
+def head_knots(head: ExposureHead, data: dict[str, np.ndarray], rows: np.ndarray) -> torch.Tensor:
+    """(len(rows), K + 1) the curves `head` gives the cache's `rows`, told the true EV, without
+    gradients, a chunk of rows at a time."""
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(rows), 512):
+            part = rows[start : start + 512]
+            _, _, knots = head(torch.from_numpy(data["thumbs"][part]).float(), _ev(data, part))
+            chunks.append(knots)
+    return torch.cat(chunks)
+
+
 def curve_psnr(head: ExposureHead, data: dict[str, np.ndarray], rows: np.ndarray) -> float:
     """Mean PSNR (dB) of the curve alone over the values it decides, told the true EV."""
-    values = []
-    with torch.no_grad():
-        for start in range(0, len(rows), 256):
-            part = rows[start : start + 256]
-            _, _, knots = head(torch.from_numpy(data["thumbs"][part]).float(), _ev(data, part))
-            mse = curve_mse(torch.from_numpy(data["stats"][part]), knots)
-            values.append(-10.0 * torch.log10(mse))
-    return float(torch.cat(values).mean())
+    mse = curve_mse(torch.from_numpy(data["stats"][rows]), head_knots(head, data, rows))
+    return float((-10.0 * torch.log10(mse)).mean())
 
 
 def _ev(data: dict[str, np.ndarray], rows: np.ndarray) -> torch.Tensor:
@@ -107,16 +113,7 @@ def tune(
     tops = torch.empty(0)
     if options.top_weight:
         head.eval()
-        with torch.no_grad():
-            tops = torch.cat(
-                [
-                    head(
-                        torch.from_numpy(data["thumbs"][rows[i : i + 512]]).float(),
-                        _ev(data, rows[i : i + 512]),
-                    )[2][:, -1]
-                    for i in range(0, len(rows), 512)
-                ]
-            )
+        tops = head_knots(head, data, rows)[:, -1]
     kinds = data["kind"][rows]
     weights = np.where(kinds == "pair", options.pair_weight, 1.0)
     weights = weights * np.where(kinds == "real", options.real_weight, 1.0)

@@ -32,7 +32,7 @@ def test_sixteen_bit_photos_use_their_own_top_code() -> None:
     target = np.zeros_like(source)
     output = target.copy()
     output[0, 3, 0] = 257 * 3
-    found = band_errors(source, output, target)
+    found = band_errors(band_of_pixels(source), output, target)
     assert found.errors[0] == pytest.approx(3.0 / 4)  # (3^2 + 0 + 0) / 3 channels / 4 pixels
 
 
@@ -42,14 +42,14 @@ def test_the_bands_add_up_to_the_mean_squared_error_and_only_where_it_is() -> No
     source[:5] = 255  # a clipped strip: every band is there
     target = rng.integers(0, 256, size=source.shape).astype(np.uint8)
     output = rng.integers(0, 256, size=source.shape).astype(np.uint8)
-    found = band_errors(source, output, target)
+    found = band_errors(band_of_pixels(source), output, target)
     mse = ((output.astype(float) - target.astype(float)) ** 2).mean()
     assert sum(found.errors) == pytest.approx(mse)
     assert sum(found.shares) == pytest.approx(1.0)
     assert all(s > 0 for s in found.shares)
     # Wrong only where every channel clipped: the other bands owe nothing.
     fixed = np.where((band_of_pixels(source) == 3)[..., None], output, target)
-    only = band_errors(source, fixed, target)
+    only = band_errors(band_of_pixels(source), fixed, target)
     assert only.errors[:3] == (0.0, 0.0, 0.0) and only.errors[3] > 0
 
 
@@ -62,8 +62,8 @@ def test_the_table_has_a_row_per_method_and_their_sums() -> None:
     source = _row((10, 10, 10), (250, 9, 9), (255, 0, 0), (255, 255, 255))
     target = np.zeros_like(source)
     found = {
-        "identity": [band_errors(source, source, target)],
-        "told_ev": [band_errors(source, target, target)],
+        "identity": [band_errors(band_of_pixels(source), source, target)],
+        "told_ev": [band_errors(band_of_pixels(source), target, target)],
     }
     table = format_band_table(found, {"told_ev": "checkpoint, told ev"})
     assert all(band in table for band in BANDS)
