@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ev-given-prob", type=float, help="share of samples told their true EV")
     p.add_argument("--vgg-weights", help="VGG-19 weights (.pth/.safetensors, torchvision layout)")
     p.add_argument("--no-noise", action="store_true", help="ablation: no noise injection")
+    p.add_argument(
+        "--spectral-norm", action="store_true", help="spectral normalisation in the generator"
+    )
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
     p.add_argument("--no-adversarial", action="store_true", help="ablation: content losses only")
     p.add_argument(
@@ -102,6 +105,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         gen = type(gen)(**{**gen.__dict__, "base_channels": args.base_channels})
     if args.no_noise:
         gen = type(gen)(**{**gen.__dict__, "noise": False})
+    if args.spectral_norm:
+        gen = type(gen)(**{**gen.__dict__, "spectral_norm": True})
     changes: dict[str, Any] = {"generator": gen}
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:

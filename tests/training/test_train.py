@@ -147,6 +147,13 @@ def test_data_mix_flags_reach_the_config() -> None:
     assert PRESETS["default"].camera == CameraSampler()
 
 
+def test_generator_flags_reach_the_config() -> None:
+    base = ["--data", "d", "--out", "o"]
+    assert not build_config(parse_args(base)).generator.spectral_norm
+    config = build_config(parse_args([*base, "--spectral-norm", "--no-noise"]))
+    assert config.generator.spectral_norm and not config.generator.noise
+
+
 def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() -> None:
     trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
     calls = {"g": 0, "d_grads_in_g_phase": 0}

@@ -1,0 +1,169 @@
+"""Whether a generator's U-Net fill is alive: how far it moves the fill of partially clipped
+values from the physical estimates (model.fill_prior), and how large its activations grow.
+
+    python -m training.fill_activity --checkpoint CKPT PHOTO_OR_FOLDER... [--ev 1.0]
+
+Each overexposed photo (bracket inputs, real uploads) is area-resized to the generator's working
+size and corrected told `--ev`. Over the values of pixels where some but not every channel
+clipped, it prints how many there are, the share whose fill the sigmoid has pinned to its
+ends (within 1e-6 of 0 or 1: no gradient reaches the U-Net there), their mean, the distance of
+the fill from the physical estimate, and the luminance logit's percentiles; then the largest
+absolute activation after each of the U-Net's blocks over all photos.
+
+A U-Net without normalisation can grow its activations block by block until the fill's logits
+are in the thousands: the fill then sits at 0 (the curve's top) for every clipped value
+whatever the photo, and training cannot move it, because the saturated sigmoid passes no
+gradient back. This command tells such a checkpoint from a working one in seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from model import Generator, load_generator
+from model.fill_prior import prior_fill
+from model.photo import read_rgb
+from model.tone import clip_mask
+from training.command import command_parser, exit_status
+
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
+# A fill this close to 0 or 1 has a logit beyond about +-14: the sigmoid passes back a millionth
+# of the gradient or less, so training no longer moves it.
+PINNED = 1e-6
+
+
+@dataclass(frozen=True)
+class FillActivity:
+    """What the fill did on one photo's partially clipped values."""
+
+    name: str
+    values: int  # clipped values of pixels where some, not every, channel clipped
+    pinned: float  # share of them whose fill is within PINNED of 0 or 1
+    mean: float  # their mean fill (0: the curve's top, 1: white)
+    moved: float  # mean |fill - physical estimate| over them
+    luma_logits: tuple[float, float, float]  # the U-Net's luminance logit there: p1, p50, p99
+
+
+def measure(
+    generator: Generator, image: np.ndarray, ev: float, name: str = ""
+) -> tuple[FillActivity, list[float]]:
+    """The fill's activity on one RGB uint8 photo, and the largest |activation| after each
+    down and up block of the U-Net."""
+    size = generator.config.working_size
+    photo = Image.fromarray(image)
+    scale = min(1.0, size / max(photo.size))
+    if scale < 1.0:
+        target = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+        photo = photo.resize(target, Image.Resampling.BOX)
+    x = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].float() / 255.0
+    peaks: list[float] = []
+    logits: list[torch.Tensor] = []
+    hooks = [
+        block.register_forward_hook(_record_peak(peaks))
+        for block in [*generator.downs, *generator.ups]
+    ]
+    hooks.append(generator.to_fill.register_forward_hook(lambda _m, _i, out: logits.append(out)))
+    try:
+        with torch.no_grad():
+            out = generator.predict(x, torch.tensor([ev]))
+            prior = prior_fill(x, out.knots, clip_mask(x), out.ev)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    h, w = x.shape[-2:]
+    mask = clip_mask(x)[0]
+    partial = (mask.amax(0) > 0) & (mask.amin(0) < 1)  # some channel in the mask, not all
+    where = (mask > 0) & partial[None]
+    fill = out.fills[0, 3:][where]
+    estimate = prior[0, 3:][where]
+    luma = logits[0][0, 0, :h, :w][partial].float()
+    if fill.numel() == 0:
+        return FillActivity(name, 0, *(float("nan"),) * 3, (float("nan"),) * 3), peaks
+    pinned = ((fill < PINNED) | (fill > 1.0 - PINNED)).float().mean().item()
+    quantiles = torch.quantile(
+        luma[:: max(1, luma.numel() // 100_000)], torch.tensor([0.01, 0.5, 0.99])
+    ).tolist()
+    activity = FillActivity(
+        name,
+        int(fill.numel()),
+        pinned,
+        fill.mean().item(),
+        (fill - estimate).abs().mean().item(),
+        (quantiles[0], quantiles[1], quantiles[2]),
+    )
+    return activity, peaks
+
+
+def _record_peak(peaks: list[float]) -> Callable[[nn.Module, object, torch.Tensor], None]:
+    def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        peaks.append(output.detach().abs().amax().item())
+
+    return hook
+
+
+def photo_paths(inputs: Sequence[Path]) -> list[Path]:
+    """The photos named, and those in the folders named (not recursive), sorted."""
+    paths: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            paths.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in SUFFIXES))
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise FileNotFoundError(f"{item} is neither a photo nor a folder")
+    if not paths:
+        raise ValueError("no photos found (jpg, png, webp or tiff)")
+    return paths
+
+
+def report(generator: Generator, paths: Sequence[Path], ev: float) -> str:
+    """The table over the photos, then the U-Net's activation peaks."""
+    lines = [
+        "| photo | partially clipped values | fill pinned | mean fill "
+        "| mean move from the estimate | luminance logit p1 / p50 / p99 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    peaks: list[float] = []
+    for path in paths:
+        activity, found = measure(generator, read_rgb(path.read_bytes()), ev, path.name)
+        peaks = found if not peaks else [max(a, b) for a, b in zip(peaks, found, strict=True)]
+        if activity.values == 0:
+            lines.append(f"| {activity.name} | 0 | - | - | - | - |")
+            continue
+        p1, p50, p99 = activity.luma_logits
+        lines.append(
+            f"| {activity.name} | {activity.values} | {activity.pinned:.3f} | {activity.mean:.4f} "
+            f"| {activity.moved:.3f} | {p1:.1f} / {p50:.1f} / {p99:.1f} |"
+        )
+    depth = len(generator.downs)
+    names = [f"down {i + 1}" for i in range(depth)] + [f"up {i + 1}" for i in range(depth - 1)]
+    peak_text = ", ".join(f"{n} {p:.3g}" for n, p in zip(names, peaks, strict=True))
+    lines.append(f"\nLargest |activation| after each U-Net block: {peak_text}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: prints the table."""
+    parser = command_parser("training.fill_activity", __doc__)
+    parser.add_argument("inputs", type=Path, nargs="+", help="overexposed photos or folders")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint")
+    parser.add_argument("--ev", type=float, default=1.0, help="stops told (default 1)")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        generator, _ = load_generator(args.checkpoint)
+        print(report(generator, photo_paths(args.inputs), args.ev))
+
+    return exit_status(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
