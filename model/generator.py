@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from model.config import GeneratorConfig
 from model.fill_prior import prior_fill
@@ -203,6 +204,29 @@ class Generator(nn.Module):
         logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
         prior = prior_fill(x, knots, clip_mask(x.float()), used)
         return GeneratorOutput(used, estimate, knots, fill_values(prior, logits.float()))
+
+
+def without_spectral_norm(generator: Generator) -> Generator:
+    """The same function as a plain generator: each spectrally normalised weight replaced by
+    its normalised value (W / sigma, sigma from the stored power-iteration vectors, as in eval
+    mode). Spectral normalisation conditions training; served, it would only cost a matrix
+    product per convolution and every call, so checkpoints carry the plain weights."""
+    if not generator.config.spectral_norm:
+        return generator
+    was_training = generator.training
+    generator.eval()  # reading a normalised weight in training mode runs a power iteration
+    state: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, module in generator.named_modules():
+            if parametrize.is_parametrized(module, "weight"):
+                state[f"{name}.weight"] = module.weight.detach().clone()
+        for name, tensor in generator.state_dict().items():
+            if ".parametrizations." not in name:
+                state[name] = tensor.detach().clone()
+    generator.train(was_training)
+    plain = Generator(replace(generator.config, spectral_norm=False))
+    plain.load_state_dict(state, strict=True)
+    return plain.train(was_training)
 
 
 def render(x: torch.Tensor, out: GeneratorOutput) -> torch.Tensor:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from model import Generator, save_generator
-from model.generator import render
+from model.generator import render, without_spectral_norm
 from training.config import TrainConfig
 from training.discriminator import PatchDiscriminator
 from training.losses import lsgan_d_loss, lsgan_g_loss
@@ -168,7 +168,7 @@ class Trainer:
             "train_config": asdict(self.config),
             **extra_metadata,
         }
-        save_generator(out_dir / "generator.safetensors", self.ema, metadata)
+        save_generator(out_dir / "generator.safetensors", without_spectral_norm(self.ema), metadata)
 
     def load(self, path: Path) -> None:
         """Resumes from a state file written by `save` (loaded without unpickling objects)."""

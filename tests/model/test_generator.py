@@ -4,12 +4,13 @@ identity when it starts."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from model import Generator
-from model.generator import input_statistics
+from model.generator import input_statistics, without_spectral_norm
 from model.tone import base_knots
 from tests.conftest import TINY, tiny_generator
 
@@ -89,3 +90,19 @@ def test_input_histogram_is_a_triangular_kernel_around_each_bin_centre() -> None
     stats = input_statistics(x)
     assert torch.allclose(stats[:, : 3 * bins], direct, atol=1e-6)
     assert torch.allclose(stats[:, 3 * bins :], (x >= 254.5 / 255).float().mean(dim=(2, 3)))
+
+
+def test_a_spectrally_normalised_generator_folds_into_the_same_plain_one() -> None:
+    torch.manual_seed(0)
+    generator = Generator(replace(TINY, spectral_norm=True))
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for _ in range(3):  # training-mode passes move the power-iteration vectors
+            generator.train()(x)
+    generator.eval()
+    plain = without_spectral_norm(generator)
+    assert not plain.config.spectral_norm and not plain.training
+    assert not any(".parametrizations." in name for name in plain.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), generator(x), atol=1e-5, rtol=1e-5)
+    assert without_spectral_norm(plain) is plain
