@@ -52,6 +52,24 @@ class FillActivity:
     luma_logits: tuple[float, float, float]  # the U-Net's luminance logit there: p1, p50, p99
 
 
+def partial_clip(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For (N, 3, H, W) inputs: where some, not every, channel of a pixel is in the clip mask
+    (N, H, W), and which values of those pixels are (N, 3, H, W)."""
+    mask = clip_mask(x.float())
+    partial = (mask.amax(1) > 0) & (mask.amin(1) < 1)
+    return partial, (mask > 0) & partial[:, None]
+
+
+def pinned_share(x: torch.Tensor, fills: torch.Tensor) -> torch.Tensor:
+    """The share of partially clipped values whose per-channel fill (fills[:, 3:], see
+    model.tone.compose) is within PINNED of 0 or 1; 0 where there are none. No host sync:
+    training logs it every step's batch and reads it only at log intervals."""
+    _, where = partial_clip(x)
+    fill = fills[:, 3:].detach().float()
+    pinned = ((fill < PINNED) | (fill > 1.0 - PINNED)) & where
+    return pinned.sum() / where.sum().clamp(min=1)
+
+
 def measure(
     generator: Generator, image: np.ndarray, ev: float, name: str = ""
 ) -> tuple[FillActivity, list[float]]:
@@ -79,15 +97,13 @@ def measure(
         for hook in hooks:
             hook.remove()
     h, w = x.shape[-2:]
-    mask = clip_mask(x)[0]
-    partial = (mask.amax(0) > 0) & (mask.amin(0) < 1)  # some channel in the mask, not all
-    where = (mask > 0) & partial[None]
-    fill = out.fills[0, 3:][where]
-    estimate = prior[0, 3:][where]
-    luma = logits[0][0, 0, :h, :w][partial].float()
+    partial, where = partial_clip(x)
+    fill = out.fills[:, 3:][where]
+    estimate = prior[:, 3:][where]
+    luma = logits[0][:, 0, :h, :w][partial].float()
     if fill.numel() == 0:
         return FillActivity(name, 0, *(float("nan"),) * 3, (float("nan"),) * 3), peaks
-    pinned = ((fill < PINNED) | (fill > 1.0 - PINNED)).float().mean().item()
+    pinned = pinned_share(x, out.fills).item()
     quantiles = torch.quantile(
         luma[:: max(1, luma.numel() // 100_000)], torch.tensor([0.01, 0.5, 0.99])
     ).tolist()

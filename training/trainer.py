@@ -21,6 +21,7 @@ from model import Generator, save_generator
 from model.generator import render, without_spectral_norm
 from training.config import TrainConfig
 from training.discriminator import PatchDiscriminator
+from training.fill_activity import pinned_share
 from training.losses import lsgan_d_loss, lsgan_g_loss
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class _Forward(nn.Module):
 
     def forward(
         self, x: torch.Tensor, ev: torch.Tensor, thumb: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.generator.predict(x, ev, thumb)
         # The fill learns from the samples told their EV only. On a blind sample whose estimate
         # is low the whole output is too bright, and the U-Net, which is not told which kind
@@ -51,7 +52,10 @@ class _Forward(nn.Module):
         # to make up for it: flat grey patches where a told correction keeps the highlight.
         known = ~torch.isnan(ev)[:, None, None, None]
         fills = torch.where(known, out.fills, out.fills.detach())
-        return render(x, replace(out, fills=fills)), out.ev_estimate
+        # Logged, not trained on: a fill whose sigmoid is pinned passes back no gradient, and
+        # an unnormalised U-Net can drift there for good (docs/quality.md).
+        pinned = pinned_share(x, out.fills)
+        return render(x, replace(out, fills=fills)), out.ev_estimate, pinned
 
 
 class Trainer:
@@ -96,7 +100,7 @@ class Trainer:
         ev_in = torch.where(given, ev_true, torch.full_like(ev_true, math.nan))
         losses: dict[str, torch.Tensor] = {}
         with self.autocast:
-            fake, ev_estimate = self.generator(inp, ev_in, thumb)
+            fake, ev_estimate, pinned = self.generator(inp, ev_in, thumb)
         if c.adversarial:
             discriminator = _unwrap(self.discriminator)
             discriminator.requires_grad_(True)
@@ -133,7 +137,9 @@ class Trainer:
             # launching, not training.
             torch.cuda.synchronize(self.device)
         self.elapsed_s += time.perf_counter() - start
-        losses.update(l1=content.detach(), perc=perceptual.detach(), ev=ev_error.detach())
+        losses.update(
+            l1=content.detach(), perc=perceptual.detach(), ev=ev_error.detach(), fill_pinned=pinned
+        )
         return losses
 
     @torch.no_grad()

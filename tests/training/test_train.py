@@ -185,7 +185,27 @@ def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() ->
     assert calls["g"] == 1
     assert all(p.grad is None for p in d_params)
     assert all(p.requires_grad for p in trainer.core.parameters())
-    assert {"d", "g_adv", "l1", "perc", "ev"} <= set(losses)
+    assert {"d", "g_adv", "l1", "perc", "ev", "fill_pinned"} <= set(losses)
+
+
+def test_each_step_reports_how_much_of_the_fill_is_pinned() -> None:
+    trainer = Trainer(PRESETS["tiny"], build_perceptual_loss(None), torch.device("cpu"))
+    torch.manual_seed(0)
+    # R clipped, G and B recorded: every pixel is partially clipped.
+    inp = torch.stack([torch.ones(32, 32), torch.full((32, 32), 0.6), torch.full((32, 32), 0.5)])
+    batch = (
+        inp.expand(2, -1, -1, -1),
+        torch.rand(2, 3, 32, 32),
+        torch.ones(2),
+        torch.rand(2, 3, 128, 128),
+    )
+    # A new generator fills with the physical estimates, kept inside (0.02, 0.98).
+    assert float(trainer.step(batch)["fill_pinned"]) == 0.0
+    bias = trainer.core.to_fill.bias
+    assert bias is not None
+    with torch.no_grad():
+        bias[0] = -1e4  # the luminance logit an exploded U-Net gives
+    assert float(trainer.step(batch)["fill_pinned"]) == 1.0
 
 
 @pytest.mark.parametrize("given", [0.0, 1.0])
