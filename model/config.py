@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class GeneratorConfig:
     # StyleGAN-style noise after every convolution, with a learnable strength that starts at zero.
     noise: bool = True
     spectral_norm: bool = False
+    # How the down-sampling convolutions pad the picture's edge: zeros (the checkpoints from
+    # before the option), or "reflect", which shows a convolution at the edge a continuation of
+    # the picture instead of a black frame to respond to.
+    padding: Literal["zeros", "reflect"] = "zeros"
     # Largest side, in pixels, at which the generator looks at a photo; larger photos are
     # corrected at this size and the result is applied at full resolution (model/pipeline.py).
     working_size: int = 512
@@ -30,6 +34,8 @@ class GeneratorConfig:
             raise ValueError("need 1 <= base_channels <= max_channels")
         if not 2 <= self.depth <= 10:
             raise ValueError("depth must be between 2 and 10")
+        if self.padding not in ("zeros", "reflect"):
+            raise ValueError("padding must be 'zeros' or 'reflect'")
         if not 2 <= self.curve_knots <= 256:
             raise ValueError("curve_knots must be between 2 and 256")
         if self.working_size < 2**self.depth or self.working_size % 2**self.depth:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,9 +52,12 @@ class GeneratorOutput:
 
 
 class _DownBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, sn: bool, noise: bool) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, sn: bool, noise: bool, padding: Literal["zeros", "reflect"]
+    ) -> None:
         super().__init__()
-        self.conv = maybe_spectral(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), sn)
+        conv = nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, padding_mode=padding)
+        self.conv = maybe_spectral(conv, sn)
         self.noise = NoiseInjection(c_out) if noise else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +144,7 @@ class Generator(nn.Module):
         self.downs = nn.ModuleList()
         c_prev = 3
         for level in range(c.depth):
-            self.downs.append(_DownBlock(c_prev, c.channels(level), sn, noise))
+            self.downs.append(_DownBlock(c_prev, c.channels(level), sn, noise, c.padding))
             c_prev = c.channels(level)
         self.ups = nn.ModuleList()
         for level in reversed(range(1, c.depth)):

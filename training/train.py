@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--spectral-norm", action="store_true", help="spectral normalisation in the generator"
     )
+    p.add_argument(
+        "--reflect-padding",
+        action="store_true",
+        help="the generator's down convolutions pad by reflection, not zeros",
+    )
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
     p.add_argument("--no-adversarial", action="store_true", help="ablation: content losses only")
     p.add_argument(
@@ -107,6 +112,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         gen = type(gen)(**{**gen.__dict__, "noise": False})
     if args.spectral_norm:
         gen = type(gen)(**{**gen.__dict__, "spectral_norm": True})
+    if args.reflect_padding:
+        gen = type(gen)(**{**gen.__dict__, "padding": "reflect"})
     changes: dict[str, Any] = {"generator": gen}
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:

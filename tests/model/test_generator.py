@@ -3,6 +3,7 @@ identity when it starts."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from model import Generator
+from model.config import GeneratorConfig
 from model.generator import input_statistics, without_spectral_norm
 from model.tone import base_knots
 from tests.conftest import TINY, tiny_generator
@@ -106,3 +108,23 @@ def test_a_spectrally_normalised_generator_folds_into_the_same_plain_one() -> No
     with torch.no_grad():
         torch.testing.assert_close(plain(x), generator(x), atol=1e-5, rtol=1e-5)
     assert without_spectral_norm(plain) is plain
+
+
+def test_reflect_padding_keeps_a_convolution_at_the_edge_from_seeing_a_black_frame() -> None:
+    config = replace(TINY, padding="reflect")
+    assert GeneratorConfig.from_json(config.to_json()) == config
+    # Checkpoints from before the option have no such key: they pad with zeros, as trained.
+    old = json.loads(TINY.to_json())
+    del old["padding"]
+    assert GeneratorConfig.from_json(json.dumps(old)).padding == "zeros"
+    with pytest.raises(ValueError, match="padding"):
+        replace(TINY, padding="circular")  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    generator = Generator(config).eval()
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    conv = generator.downs[0].conv
+    assert isinstance(conv, torch.nn.Conv2d)
+    with torch.no_grad():
+        first = conv(flat * 2.0 - 1.0)
+    # A flat picture gives a flat response, up to its very edge.
+    torch.testing.assert_close(first, first[..., 5:6, 5:6].expand_as(first))

@@ -150,8 +150,9 @@ def test_data_mix_flags_reach_the_config() -> None:
 def test_generator_flags_reach_the_config() -> None:
     base = ["--data", "d", "--out", "o"]
     assert not build_config(parse_args(base)).generator.spectral_norm
-    config = build_config(parse_args([*base, "--spectral-norm", "--no-noise"]))
+    config = build_config(parse_args([*base, "--spectral-norm", "--reflect-padding", "--no-noise"]))
     assert config.generator.spectral_norm and not config.generator.noise
+    assert config.generator.padding == "reflect"
 
 
 def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() -> None:
