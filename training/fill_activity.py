@@ -3,8 +3,8 @@ values from the physical estimates (model.fill_prior), and how large its activat
 
     python -m training.fill_activity --checkpoint CKPT PHOTO_OR_FOLDER... [--ev 1.0]
 
-Each overexposed photo (bracket inputs, real uploads) is area-resized to the generator's working
-size and corrected told `--ev`. Over the values of pixels where some but not every channel
+Each overexposed photo (bracket inputs, real uploads) is made into the canvas the service runs
+and corrected told `--ev`. Over the values of pixels where some but not every channel
 clipped, it prints how many there are, the share whose fill the sigmoid has pinned to its
 ends (within 1e-6 of 0 or 1: no gradient reaches the U-Net there), their mean, the distance of
 the fill from the physical estimate, and the luminance logit's percentiles; then the largest
@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from model import Generator, load_generator
 from model.fill_prior import prior_fill
-from model.photo import read_rgb
+from model.photo import PHOTO_SUFFIXES, read_rgb
+from model.pipeline import prepare
 from model.tone import clip_mask
 from training.command import command_parser, exit_status
+from training.photos import find_photos
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 # A fill this close to 0 or 1 has a logit beyond about +-14: the sigmoid passes back a millionth
 # of the gradient or less, so training no longer moves it.
 PINNED = 1e-6
@@ -75,13 +75,10 @@ def measure(
 ) -> tuple[FillActivity, list[float]]:
     """The fill's activity on one RGB uint8 photo, and the largest |activation| after each
     down and up block of the U-Net."""
-    size = generator.config.working_size
-    photo = Image.fromarray(image)
-    scale = min(1.0, size / max(photo.size))
-    if scale < 1.0:
-        target = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-        photo = photo.resize(target, Image.Resampling.BOX)
-    x = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].float() / 255.0
+    # The canvas the service would run (model.pipeline.prepare: area-downscaled to the working
+    # size, mirror-padded square); the figures cover the photo's part of it.
+    canvas = prepare(image, generator.config.working_size)
+    x = canvas.tensor[None]
     peaks: list[float] = []
     logits: list[torch.Tensor] = []
     hooks = [
@@ -96,14 +93,16 @@ def measure(
     finally:
         for hook in hooks:
             hook.remove()
-    h, w = x.shape[-2:]
-    partial, where = partial_clip(x)
-    fill = out.fills[:, 3:][where]
-    estimate = prior[:, 3:][where]
+    h, w = canvas.low_height, canvas.low_width
+    photo = x[..., :h, :w]
+    fills = out.fills[..., :h, :w]
+    partial, where = partial_clip(photo)
+    fill = fills[:, 3:][where]
+    estimate = prior[:, 3:, :h, :w][where]
     luma = logits[0][:, 0, :h, :w][partial].float()
     if fill.numel() == 0:
         return FillActivity(name, 0, *(float("nan"),) * 3, (float("nan"),) * 3), peaks
-    pinned = pinned_share(x, out.fills).item()
+    pinned = pinned_share(photo, fills).item()
     quantiles = torch.quantile(
         luma[:: max(1, luma.numel() // 100_000)], torch.tensor([0.01, 0.5, 0.99])
     ).tolist()
@@ -126,17 +125,17 @@ def _record_peak(peaks: list[float]) -> Callable[[nn.Module, object, torch.Tenso
 
 
 def photo_paths(inputs: Sequence[Path]) -> list[Path]:
-    """The photos named, and those in the folders named (not recursive), sorted."""
+    """The photos named, and those under the folders named (training.photos.find_photos)."""
     paths: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            paths.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in SUFFIXES))
+            paths.extend(find_photos(item))
         elif item.is_file():
             paths.append(item)
         else:
             raise FileNotFoundError(f"{item} is neither a photo nor a folder")
     if not paths:
-        raise ValueError("no photos found (jpg, png, webp or tiff)")
+        raise ValueError(f"no photos found ({', '.join(sorted(PHOTO_SUFFIXES))})")
     return paths
 
 

@@ -105,16 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The preset with the command line's overrides applied."""
     config = PRESETS[args.preset]
-    gen = config.generator
+    architecture: dict[str, Any] = {}
     if args.base_channels:
-        gen = type(gen)(**{**gen.__dict__, "base_channels": args.base_channels})
+        architecture["base_channels"] = args.base_channels
     if args.no_noise:
-        gen = type(gen)(**{**gen.__dict__, "noise": False})
+        architecture["noise"] = False
     if args.spectral_norm:
-        gen = type(gen)(**{**gen.__dict__, "spectral_norm": True})
+        architecture["spectral_norm"] = True
     if args.reflect_padding:
-        gen = type(gen)(**{**gen.__dict__, "padding": "reflect"})
-    changes: dict[str, Any] = {"generator": gen}
+        architecture["padding"] = "reflect"
+    changes: dict[str, Any] = {"generator": dataclasses.replace(config.generator, **architecture)}
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
