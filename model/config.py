@@ -23,6 +23,10 @@ class GeneratorConfig:
     # before the option), or "reflect", which shows a convolution at the edge a continuation of
     # the picture instead of a black frame to respond to.
     padding: Literal["zeros", "reflect"] = "zeros"
+    # Largest move of the fill's luminance logit from the physical estimate (model.tone), or
+    # None for no bound (the checkpoints from before the option). Bounded, the fill cannot run
+    # its sigmoid thousands of logits deep, where it answers nothing and no gradient reaches it.
+    fill_luma_range: float | None = None
     # Largest side, in pixels, at which the generator looks at a photo; larger photos are
     # corrected at this size and the result is applied at full resolution (model/pipeline.py).
     working_size: int = 512
@@ -36,6 +40,8 @@ class GeneratorConfig:
             raise ValueError("depth must be between 2 and 10")
         if self.padding not in ("zeros", "reflect"):
             raise ValueError("padding must be 'zeros' or 'reflect'")
+        if self.fill_luma_range is not None and not self.fill_luma_range > 0:
+            raise ValueError("fill_luma_range must be positive (or None for no bound)")
         if not 2 <= self.curve_knots <= 256:
             raise ValueError("curve_knots must be between 2 and 256")
         if self.working_size < 2**self.depth or self.working_size % 2**self.depth:

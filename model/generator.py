@@ -207,7 +207,9 @@ class Generator(nn.Module):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
         logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
         prior = prior_fill(x, knots, clip_mask(x.float()), used)
-        return GeneratorOutput(used, estimate, knots, fill_values(prior, logits.float()))
+        return GeneratorOutput(
+            used, estimate, knots, fill_values(prior, logits.float(), self.config.fill_luma_range)
+        )
 
 
 def without_spectral_norm(generator: Generator) -> Generator:

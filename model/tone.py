@@ -112,14 +112,21 @@ def clip_mask(x: torch.Tensor) -> torch.Tensor:
     return ((x - MASK_START) / (MASK_END - MASK_START)).clamp(0.0, 1.0)
 
 
-def fill_values(prior: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+def fill_values(
+    prior: torch.Tensor, logits: torch.Tensor, luma_range: float | None = None
+) -> torch.Tensor:
     """The fills (N, 6, H, W) in [0, 1]: the physical estimates of model.fill_prior; those of
     partially clipped pixels moved by the U-Net's four logits (luminance, then R, G, B), those
-    of fully clipped pixels (the surroundings' estimate) as they are."""
+    of fully clipped pixels (the surroundings' estimate) as they are.
+
+    `luma_range` bounds the luminance term as CHROMA_RANGE bounds the colour terms (tanh-scaled);
+    None leaves it free, as the generators trained before the bound were."""
     # Plain NCHW: a channel slice of the U-Net's channels_last output is strided, and
     # elementwise functions on it run about five times slower than on a contiguous copy.
     logits = logits.contiguous()
     luma = logits[:, :1]
+    if luma_range is not None:
+        luma = luma_range * torch.tanh(luma / luma_range)
     chroma = logits[:, 1:]
     per_channel = torch.sigmoid(
         torch.logit(prior[:, 3:]) + luma + CHROMA_RANGE * torch.tanh(chroma)

@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the generator's down convolutions pad by reflection, not zeros",
     )
+    p.add_argument(
+        "--fill-luma-range",
+        type=float,
+        help="bound on the fill's luminance logit around the estimate (tanh-scaled); none: free",
+    )
     p.add_argument("--no-perceptual", action="store_true", help="ablation: no perceptual loss")
     p.add_argument("--no-adversarial", action="store_true", help="ablation: content losses only")
     p.add_argument(
@@ -114,6 +119,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         architecture["spectral_norm"] = True
     if args.reflect_padding:
         architecture["padding"] = "reflect"
+    if args.fill_luma_range is not None:
+        architecture["fill_luma_range"] = args.fill_luma_range
     changes: dict[str, Any] = {"generator": dataclasses.replace(config.generator, **architecture)}
     for name in ("steps", "batch_size", "crop", "seed"):
         if getattr(args, name) is not None:

@@ -128,3 +128,23 @@ def test_reflect_padding_keeps_a_convolution_at_the_edge_from_seeing_a_black_fra
         first = conv(flat * 2.0 - 1.0)
     # A flat picture gives a flat response, up to its very edge.
     torch.testing.assert_close(first, first[..., 5:6, 5:6].expand_as(first))
+
+
+def test_the_fill_bound_is_saved_with_the_config_and_old_checkpoints_stay_free() -> None:
+    config = replace(TINY, fill_luma_range=4.0)
+    assert GeneratorConfig.from_json(config.to_json()) == config
+    old = json.loads(TINY.to_json())
+    del old["fill_luma_range"]
+    assert GeneratorConfig.from_json(json.dumps(old)).fill_luma_range is None
+    with pytest.raises(ValueError, match="fill_luma_range"):
+        replace(TINY, fill_luma_range=0.0)
+    generator = Generator(config).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        generator.to_fill.bias.fill_(-1e4)  # type: ignore[union-attr]
+        x = torch.rand(1, 3, 32, 32)
+        x[..., :8, :] = 1.0
+        x[:, 0, 8:16, :] = 1.0  # only red clipped there
+        fills = generator.predict(x, torch.ones(1)).fills
+    partial = fills[:, 3:, 8:16][:, 0]
+    assert float(partial.min()) > 0.0  # bounded: not pinned to the curve's top

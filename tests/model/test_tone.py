@@ -58,3 +58,31 @@ def test_the_unet_moves_partially_clipped_fills_only() -> None:
     assert torch.equal(fills[:, :3], prior[:, :3])
     assert bool((fills[:, 3:] > 0.5).all())
     assert bool((fills[:, 3] > fills[:, 4]).all()) and torch.allclose(fills[:, 4], fills[:, 5])
+
+
+def test_a_bounded_luminance_term_keeps_the_fill_answering() -> None:
+    """Bounded, no logit takes a fill past the estimate moved by the range, and the fill still
+    moves where the logit does; unbounded, a logit thousands deep pins it to the curve's top."""
+    prior = torch.full((1, 6, 1, 3), 0.5)
+    logits = torch.zeros(1, 4, 1, 3)
+    logits[0, 0] = torch.tensor([-5000.0, -3.0, 5000.0])
+    free = fill_values(prior, logits)[0, 3, 0]
+    bounded = fill_values(prior, logits, luma_range=4.0)[0, 3, 0]
+    assert float(free[0]) == 0.0 and float(free[2]) == 1.0
+    lowest, highest = torch.sigmoid(torch.tensor([-4.0, 4.0]))
+    assert float(lowest) - 1e-6 <= float(bounded.min()) and float(bounded.max()) <= float(highest)
+    assert float(bounded[0]) < float(bounded[1]) < 0.5 < float(bounded[2])
+    # Near the estimate the bound changes nothing a trained logit would notice.
+    small = torch.zeros(1, 4, 1, 1)
+    small[0, 0] = 0.1
+    torch.testing.assert_close(
+        fill_values(prior[..., :1], small, 4.0),
+        fill_values(prior[..., :1], small),
+        atol=1e-4,
+        rtol=0,
+    )
+    luma = torch.tensor([-5000.0, 0.0], requires_grad=True)
+    logits = torch.zeros(1, 4, 1, 2)
+    logits[0, 0, 0] = luma
+    (grad,) = torch.autograd.grad(fill_values(prior[..., :2], logits, 4.0)[0, 3].sum(), luma)
+    assert float(grad[1]) > 0.2  # the middle of its range answers fully
