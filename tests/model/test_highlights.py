@@ -37,8 +37,23 @@ def test_a_fully_clipped_area_comes_back_bright_not_grey(scene: str, degradation
     assert -3.0 <= s.full_clip_l - s.full_clip_l_truth <= 12.0, s
 
 
-@pytest.mark.parametrize("degradation", ["s1", "c"])
-@pytest.mark.parametrize("scene", FULLY_CLIPPED)
+_SUN_STEP = pytest.mark.xfail(
+    strict=True,
+    reason="where SPEC 1's clipped sun meets the ring around it the shipped checkpoint steps "
+    "16 levels beyond the original's (the generator before it: 4; docs/quality.md)",
+)
+
+
+@pytest.mark.parametrize(
+    ("scene", "degradation"),
+    [
+        pytest.param(scene, degradation, marks=_SUN_STEP)
+        if (scene, degradation) == ("sun in a sky", "s1")
+        else (scene, degradation)
+        for scene in FULLY_CLIPPED
+        for degradation in ("s1", "c")
+    ],
+)
 def test_no_step_where_the_fully_clipped_area_meets_the_highlight(
     scene: str, degradation: str
 ) -> None:
@@ -48,11 +63,6 @@ def test_no_step_where_the_fully_clipped_area_meets_the_highlight(
     assert s.step_excess <= limit, s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped curve steepens just below its top, which lifts the channels that did "
-    "not clip ahead of the one that did: a band of colour along the clip (docs/quality.md)",
-)
 def test_a_warm_grey_gradient_keeps_its_hue_across_the_clip() -> None:
     s = _scores("warm grey", "s1")
     assert np.isfinite(s.chroma_p99) and s.chroma_p99 <= 8.0, s
@@ -82,13 +92,9 @@ def test_told_ev_0_the_shipped_checkpoint_returns_a_real_photo_unchanged(relativ
     assert np.array_equal(out, photo)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped U-Net has no normalisation: its activations grow to about 1e5 and its "
-    "fill logits to -1e3..-1e4, so the fill of every clipped value is pinned at 0 "
-    "(docs/quality.md, 'The U-Net's fill is pinned')",
-)
 def test_the_shipped_fill_responds_on_a_real_frame() -> None:
+    """A fill pinned to its sigmoid's ends passes back no gradient and answers nothing: the
+    generator before the shipped one had every partially clipped value there."""
     frame = shared_photo("brackets/val/input/hdrps_507_MDF0007.png")
     activity, _ = measure(shipped_generator(), frame, 2.01)
     assert activity.values > 1_000
