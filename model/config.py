@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -40,8 +41,8 @@ class GeneratorConfig:
             raise ValueError("depth must be between 2 and 10")
         if self.padding not in ("zeros", "reflect"):
             raise ValueError("padding must be 'zeros' or 'reflect'")
-        if self.fill_luma_range is not None and not self.fill_luma_range > 0:
-            raise ValueError("fill_luma_range must be positive (or None for no bound)")
+        if self.fill_luma_range is not None and not 0 < self.fill_luma_range < math.inf:
+            raise ValueError("fill_luma_range must be positive and finite (or None for no bound)")
         if not 2 <= self.curve_knots <= 256:
             raise ValueError("curve_knots must be between 2 and 256")
         if self.working_size < 2**self.depth or self.working_size % 2**self.depth:

@@ -136,8 +136,9 @@ def test_the_fill_bound_is_saved_with_the_config_and_old_checkpoints_stay_free()
     old = json.loads(TINY.to_json())
     del old["fill_luma_range"]
     assert GeneratorConfig.from_json(json.dumps(old)).fill_luma_range is None
-    with pytest.raises(ValueError, match="fill_luma_range"):
-        replace(TINY, fill_luma_range=0.0)
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="fill_luma_range"):
+            replace(TINY, fill_luma_range=bad)
     generator = Generator(config).eval()
     torch.manual_seed(0)
     with torch.no_grad():

@@ -149,10 +149,13 @@ def test_data_mix_flags_reach_the_config() -> None:
 
 def test_generator_flags_reach_the_config() -> None:
     base = ["--data", "d", "--out", "o"]
-    assert not build_config(parse_args(base)).generator.spectral_norm
-    config = build_config(parse_args([*base, "--spectral-norm", "--reflect-padding", "--no-noise"]))
+    plain = build_config(parse_args(base)).generator
+    assert not plain.spectral_norm and plain.fill_luma_range is None
+    flags = ["--spectral-norm", "--reflect-padding", "--no-noise", "--fill-luma-range", "4"]
+    config = build_config(parse_args([*base, *flags]))
     assert config.generator.spectral_norm and not config.generator.noise
     assert config.generator.padding == "reflect"
+    assert config.generator.fill_luma_range == 4.0
 
 
 def test_one_step_runs_the_generator_once_and_never_trains_d_in_the_g_phase() -> None:
