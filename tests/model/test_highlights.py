@@ -40,7 +40,9 @@ def test_a_fully_clipped_area_comes_back_bright_not_grey(scene: str, degradation
 _SUN_STEP = pytest.mark.xfail(
     strict=True,
     reason="where SPEC 1's clipped sun meets the ring around it the shipped checkpoint steps "
-    "16 levels beyond the original's (the generator before it: 4; docs/quality.md)",
+    "16 levels beyond the original's (the generator before it: 4): the sky's blue clipped "
+    "everywhere comes back at the curve's top, and the disc's fill is brighter "
+    "(docs/quality.md, 'The shipped generator')",
 )
 
 
