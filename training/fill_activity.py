@@ -33,11 +33,8 @@ from model.photo import PHOTO_SUFFIXES, read_rgb
 from model.pipeline import prepare
 from model.tone import clip_mask
 from training.command import command_parser, exit_status
+from training.fill_stats import partial_clip, pinned_share
 from training.photos import find_photos
-
-# A fill this close to 0 or 1 has a logit beyond about +-14: the sigmoid passes back a millionth
-# of the gradient or less, so training no longer moves it.
-PINNED = 1e-6
 
 
 @dataclass(frozen=True)
@@ -46,28 +43,10 @@ class FillActivity:
 
     name: str
     values: int  # clipped values of pixels where some, not every, channel clipped
-    pinned: float  # share of them whose fill is within PINNED of 0 or 1
+    pinned: float  # share of them whose fill is within fill_stats.PINNED of 0 or 1
     mean: float  # their mean fill (0: the curve's top, 1: white)
     moved: float  # mean |fill - physical estimate| over them
     luma_logits: tuple[float, float, float]  # the U-Net's luminance logit there: p1, p50, p99
-
-
-def partial_clip(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For (N, 3, H, W) inputs: where some, not every, channel of a pixel is in the clip mask
-    (N, H, W), and which values of those pixels are (N, 3, H, W)."""
-    mask = clip_mask(x.float())
-    partial = (mask.amax(1) > 0) & (mask.amin(1) < 1)
-    return partial, (mask > 0) & partial[:, None]
-
-
-def pinned_share(x: torch.Tensor, fills: torch.Tensor) -> torch.Tensor:
-    """The share of partially clipped values whose per-channel fill (fills[:, 3:], see
-    model.tone.compose) is within PINNED of 0 or 1; 0 where there are none. No host sync:
-    training logs it every step's batch and reads it only at log intervals."""
-    _, where = partial_clip(x)
-    fill = fills[:, 3:].detach().float()
-    pinned = ((fill < PINNED) | (fill > 1.0 - PINNED)) & where
-    return pinned.sum() / where.sum().clamp(min=1)
 
 
 def measure(

@@ -21,7 +21,7 @@ from model import Generator, save_generator
 from model.generator import render, without_spectral_norm
 from training.config import TrainConfig
 from training.discriminator import PatchDiscriminator
-from training.fill_activity import pinned_share
+from training.fill_stats import pinned_share
 from training.losses import lsgan_d_loss, lsgan_g_loss
 
 log = logging.getLogger(__name__)
