@@ -38,6 +38,18 @@ RESIDUAL_RAMP = 0.5
 
 
 @dataclass(frozen=True)
+class FillParts:
+    """What the fill is made of, before `model.tone.fill_values` combines it: the physical
+    estimates and the U-Net's logits (diagnostics read these; the service needs only the fill)."""
+
+    ev: torch.Tensor  # (N,) stops taken back: the client's where given, else the estimate
+    ev_estimate: torch.Tensor  # (N,) the head's own estimate, whatever was given
+    knots: torch.Tensor  # (N, K + 1) the tone curve, see model.tone
+    prior: torch.Tensor  # (N, 6, H, W) model.fill_prior.prior_fill's estimates
+    logits: torch.Tensor  # (N, FILL_LOGITS, H, W) the U-Net's: luminance, then R, G, B
+
+
+@dataclass(frozen=True)
 class GeneratorOutput:
     """What the generator says about a batch of canvases."""
 
@@ -193,7 +205,19 @@ class Generator(nn.Module):
         ev: torch.Tensor | None = None,
         thumb: torch.Tensor | None = None,
     ) -> GeneratorOutput:
-        """The exposure head's EV and curve, and the U-Net's fill logits at x's size."""
+        """The exposure head's EV and curve, and the fill at x's size."""
+        parts = self.fill_parts(x, ev, thumb)
+        fills = fill_values(parts.prior, parts.logits, self.config.fill_luma_range)
+        return GeneratorOutput(parts.ev, parts.ev_estimate, parts.knots, fills)
+
+    def fill_parts(
+        self,
+        x: torch.Tensor,
+        ev: torch.Tensor | None = None,
+        thumb: torch.Tensor | None = None,
+    ) -> FillParts:
+        """The exposure head's EV and curve, the fill's physical estimates and the U-Net's fill
+        logits at x's size."""
         used, estimate, knots = self.exposure(thumbnail(x) if thumb is None else thumb, ev)
         h, w = x.shape[-2:]
         m = self.multiple
@@ -207,9 +231,7 @@ class Generator(nn.Module):
             feat = up(feat if i == 0 else torch.cat([feat, skips[-1 - i]], dim=1))
         logits = self.to_fill(torch.cat([feat, skips[0]], dim=1))[..., :h, :w]
         prior = prior_fill(x, knots, clip_mask(x.float()), used)
-        return GeneratorOutput(
-            used, estimate, knots, fill_values(prior, logits.float(), self.config.fill_luma_range)
-        )
+        return FillParts(used, estimate, knots, prior, logits.float())
 
 
 def without_spectral_norm(generator: Generator) -> Generator:

@@ -6,9 +6,11 @@ values from the physical estimates (model.fill_prior), and how large its activat
 Each overexposed photo (bracket inputs, real uploads) is made into the canvas the service runs
 and corrected told `--ev`. Over the values of pixels where some but not every channel
 clipped, it prints how many there are, the share whose fill the sigmoid has pinned to its
-ends (within 1e-6 of 0 or 1: no gradient reaches the U-Net there), their mean, the distance of
-the fill from the physical estimate, and the luminance logit's percentiles; then the largest
-absolute activation after each of the U-Net's blocks over all photos.
+ends (within 1e-6 of 0 or 1: no gradient reaches the U-Net there), the share of those pixels
+whose bounded luminance term sits at its bound (where the generator bounds it: the tanh's way
+of pinning), their mean, the distance of the fill from the physical estimate, and the
+luminance logit's percentiles; then the largest absolute activation after each of the U-Net's
+blocks over all photos.
 
 A U-Net without normalisation can grow its activations block by block until the fill's logits
 are in the thousands: the fill then sits at 0 (the curve's top) for every clipped value
@@ -28,12 +30,11 @@ import torch
 from torch import nn
 
 from model import Generator, load_generator
-from model.fill_prior import prior_fill
 from model.photo import PHOTO_SUFFIXES, read_rgb
 from model.pipeline import prepare
-from model.tone import clip_mask
+from model.tone import fill_values
 from training.command import command_parser, exit_status
-from training.fill_stats import partial_clip, pinned_share
+from training.fill_stats import at_bound_share, partial_clip, pinned_share
 from training.photos import find_photos
 
 
@@ -44,6 +45,7 @@ class FillActivity:
     name: str
     values: int  # clipped values of pixels where some, not every, channel clipped
     pinned: float  # share of them whose fill is within fill_stats.PINNED of 0 or 1
+    at_bound: float | None  # share of their pixels whose bounded luminance term is at its bound
     mean: float  # their mean fill (0: the curve's top, 1: white)
     moved: float  # mean |fill - physical estimate| over them
     luma_logits: tuple[float, float, float]  # the U-Net's luminance logit there: p1, p50, p99
@@ -59,28 +61,28 @@ def measure(
     canvas = prepare(image, generator.config.working_size)
     x = canvas.tensor[None]
     peaks: list[float] = []
-    logits: list[torch.Tensor] = []
     hooks = [
         block.register_forward_hook(_record_peak(peaks))
         for block in [*generator.downs, *generator.ups]
     ]
-    hooks.append(generator.to_fill.register_forward_hook(lambda _m, _i, out: logits.append(out)))
     try:
         with torch.no_grad():
-            out = generator.predict(x, torch.tensor([ev]))
-            prior = prior_fill(x, out.knots, clip_mask(x), out.ev)
+            parts = generator.fill_parts(x, torch.tensor([ev]))
     finally:
         for hook in hooks:
             hook.remove()
+    luma_range = generator.config.fill_luma_range
     h, w = canvas.low_height, canvas.low_width
     photo = x[..., :h, :w]
-    fills = out.fills[..., :h, :w]
+    prior = parts.prior[..., :h, :w]
+    fills = fill_values(prior, parts.logits[..., :h, :w], luma_range)
     partial, where = partial_clip(photo)
     fill = fills[:, 3:][where]
-    estimate = prior[:, 3:, :h, :w][where]
-    luma = logits[0][:, 0, :h, :w][partial].float()
+    estimate = prior[:, 3:][where]
+    luma = parts.logits[:, 0, :h, :w][partial]
     if fill.numel() == 0:
-        return FillActivity(name, 0, *(float("nan"),) * 3, (float("nan"),) * 3), peaks
+        nan = float("nan")
+        return FillActivity(name, 0, nan, None, nan, nan, (nan,) * 3), peaks
     pinned = pinned_share(photo, fills).item()
     quantiles = torch.quantile(
         luma[:: max(1, luma.numel() // 100_000)], torch.tensor([0.01, 0.5, 0.99])
@@ -89,6 +91,7 @@ def measure(
         name,
         int(fill.numel()),
         pinned,
+        at_bound_share(luma, luma_range),
         fill.mean().item(),
         (fill - estimate).abs().mean().item(),
         (quantiles[0], quantiles[1], quantiles[2]),
@@ -121,21 +124,22 @@ def photo_paths(inputs: Sequence[Path]) -> list[Path]:
 def report(generator: Generator, paths: Sequence[Path], ev: float) -> str:
     """The table over the photos, then the U-Net's activation peaks."""
     lines = [
-        "| photo | partially clipped values | fill pinned | mean fill "
+        "| photo | partially clipped values | fill pinned | luminance at its bound | mean fill "
         "| mean move from the estimate | luminance logit p1 / p50 / p99 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     peaks: list[float] = []
     for path in paths:
         activity, found = measure(generator, read_rgb(path.read_bytes()), ev, path.name)
         peaks = found if not peaks else [max(a, b) for a, b in zip(peaks, found, strict=True)]
         if activity.values == 0:
-            lines.append(f"| {activity.name} | 0 | - | - | - | - |")
+            lines.append(f"| {activity.name} | 0 | - | - | - | - | - |")
             continue
         p1, p50, p99 = activity.luma_logits
+        bound = "-" if activity.at_bound is None else f"{activity.at_bound:.3f}"
         lines.append(
-            f"| {activity.name} | {activity.values} | {activity.pinned:.3f} | {activity.mean:.4f} "
-            f"| {activity.moved:.3f} | {p1:.1f} / {p50:.1f} / {p99:.1f} |"
+            f"| {activity.name} | {activity.values} | {activity.pinned:.3f} | {bound} "
+            f"| {activity.mean:.4f} | {activity.moved:.3f} | {p1:.1f} / {p50:.1f} / {p99:.1f} |"
         )
     depth = len(generator.downs)
     names = [f"down {i + 1}" for i in range(depth)] + [f"up {i + 1}" for i in range(depth - 1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from model import save_generator
-from tests.conftest import tiny_generator
+from tests.conftest import TINY, tiny_generator
 from training.fill_activity import main, measure
 
 
@@ -54,9 +55,30 @@ def test_the_command_prints_a_row_per_photo(
     Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / "dark.png")
     assert main([str(tmp_path), "--checkpoint", str(checkpoint)]) == 0
     out = capsys.readouterr().out
-    assert "| warm.png |" in out and "| dark.png | 0 | - |" in out
+    assert "| warm.png |" in out and "| dark.png | 0 | - | - |" in out
     assert "Largest |activation|" in out
 
 
 def test_no_photos_is_a_clean_error(tmp_path: Path, checkpoint: Path) -> None:
     assert main([str(tmp_path), "--checkpoint", str(checkpoint)]) == 2
+
+
+def test_a_bounded_luminance_term_at_its_bound_is_reported_there_not_pinned() -> None:
+    generator = tiny_generator(replace(TINY, fill_luma_range=4.0))
+    with torch.no_grad():
+        generator.to_fill.weight.zero_()
+        bias = generator.to_fill.bias
+        assert bias is not None
+        bias[0] = -1e4  # the same runaway logit: the tanh holds the term at -4
+    activity, _ = measure(generator, _warm_highlight(), 1.0)
+    assert activity.pinned == 0.0
+    assert activity.at_bound == 1.0
+    assert activity.moved > 0.01
+
+
+def test_an_unbounded_luminance_term_has_no_bound_to_sit_at() -> None:
+    generator = tiny_generator()
+    with torch.no_grad():
+        generator.to_fill.weight.zero_()
+    activity, _ = measure(generator, _warm_highlight(), 1.0)
+    assert activity.at_bound is None
