@@ -206,7 +206,11 @@ class Generator(nn.Module):
         thumb: torch.Tensor | None = None,
     ) -> GeneratorOutput:
         """The exposure head's EV and curve, and the fill at x's size."""
-        parts = self.fill_parts(x, ev, thumb)
+        return self.output(self.fill_parts(x, ev, thumb))
+
+    def output(self, parts: FillParts) -> GeneratorOutput:
+        """The fill's estimates and logits combined (`model.tone.fill_values`, with this
+        generator's bound on the luminance term): what `predict` returns."""
         fills = fill_values(parts.prior, parts.logits, self.config.fill_luma_range)
         return GeneratorOutput(parts.ev, parts.ev_estimate, parts.knots, fills)
 

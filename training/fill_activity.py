@@ -32,7 +32,6 @@ from torch import nn
 from model import Generator, load_generator
 from model.photo import PHOTO_SUFFIXES, read_rgb
 from model.pipeline import prepare
-from model.tone import fill_values
 from training.command import command_parser, exit_status
 from training.fill_stats import at_bound_share, partial_clip, pinned_share
 from training.photos import find_photos
@@ -75,7 +74,7 @@ def measure(
     h, w = canvas.low_height, canvas.low_width
     photo = x[..., :h, :w]
     prior = parts.prior[..., :h, :w]
-    fills = fill_values(prior, parts.logits[..., :h, :w], luma_range)
+    fills = generator.output(parts).fills[..., :h, :w]
     partial, where = partial_clip(photo)
     fill = fills[:, 3:][where]
     estimate = prior[:, 3:][where]
