@@ -236,7 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--estimators", type=Path, help="with --collections: COLLECTION.safetensors, each held out"
     )
     parser.add_argument(
-        "--psnr-limit", type=int, default=40, help="with --collections: PSNR on the first N"
+        "--psnr-limit",
+        type=int,
+        help="with --collections: PSNR on the first N of each (default: every photo)",
     )
     parser.add_argument(
         "--overshoot", type=float, help="with --collections: the decision's overshoot scale"
