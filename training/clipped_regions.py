@@ -5,7 +5,11 @@ guess parked at the tone curve's top reads as a flat grey patch where the target
 For a real pair, this module finds the input's fully clipped regions (8-connected areas of
 pixels with every channel at the top code, at least MIN_REGION pixels) and compares the output
 with the target there: mean luminance (Rec. 709 weights on the sRGB values) and the mean
-absolute error in 8-bit levels.
+absolute error in 8-bit levels; and how much brighter the regions' rims are than what lies just
+outside them, in the target and in the output. A real photograph is not always continuous
+there: an area that clips in an overexposed frame is often a window, a lamp or a sky, brighter
+than its surroundings by more than the frame could record, so a correction's hard edge is a
+defect only where the target has none.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import numpy as np
 
 # Smaller areas are specular glints and JPEG noise, not the walls and skies this is about.
 MIN_REGION = 400
+# How far inside and outside a region's edge its rim and surroundings reach, in pixels: a few
+# pixels of the image at its own size, as near the edge as JPEG ringing and a pair's alignment
+# (pairs.csv: shifts under a pixel) allow.
+EDGE_PX = 3
 _REC709 = np.array([0.2126, 0.7152, 0.0722])
 
 
@@ -27,6 +35,10 @@ class RegionScores:
     target_luminance: float
     output_luminance: float
     mae_levels: float  # mean absolute error over the regions' values, 8-bit levels
+    # Mean luminance of the regions' rims (within EDGE_PX inside) minus that of their
+    # surroundings (within EDGE_PX outside); NaN where a region has no outside (all clipped).
+    target_step: float
+    output_step: float
 
 
 def fully_clipped(image: np.ndarray, min_region: int = MIN_REGION) -> np.ndarray:
@@ -50,12 +62,39 @@ def region_scores(
     if not region.any():
         return None
     out, want = output[region].astype(np.float64), target[region].astype(np.float64)
+    rim = region & _grow(~region, EDGE_PX)
+    around = _grow(region, EDGE_PX) & ~region
     return RegionScores(
         pixels=int(region.sum()),
         target_luminance=float(((want / 255.0) @ _REC709).mean()),
         output_luminance=float(((out / 255.0) @ _REC709).mean()),
         mae_levels=float(np.abs(out - want).mean()),
+        target_step=_step(target, rim, around),
+        output_step=_step(output, rim, around),
     )
+
+
+def _step(image: np.ndarray, rim: np.ndarray, around: np.ndarray) -> float:
+    if not rim.any() or not around.any():
+        return float("nan")
+    luminance = (image.astype(np.float64) / 255.0) @ _REC709
+    return float(luminance[rim].mean() - luminance[around].mean())
+
+
+def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """`mask` grown by `pixels` in every direction, diagonals included (a square's reach)."""
+    grown = mask.copy()
+    for axis in (0, 1):
+        spread = grown.copy()
+        for shift in range(1, pixels + 1):
+            # Shifted copies both ways along the axis, nothing wrapping round the edge.
+            ahead = [slice(None)] * 2
+            behind = [slice(None)] * 2
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            spread[tuple(ahead)] |= grown[tuple(behind)]
+            spread[tuple(behind)] |= grown[tuple(ahead)]
+        grown = spread
+    return grown
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

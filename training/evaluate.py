@@ -31,7 +31,7 @@ from model import correct_images, load_estimator, load_generator
 from model.estimator import SHIPPED_ESTIMATOR
 from training.by_collection import collection_report
 from training.clip_bands import BandErrors, band_errors, band_of_pixels, format_band_table
-from training.clipped_regions import MIN_REGION, RegionScores, region_scores
+from training.clipped_regions import EDGE_PX, MIN_REGION, RegionScores, region_scores
 from training.command import command_parser, exit_status
 from training.metrics import Scores, mean_scores, score
 from training.oracles import oracle_outputs
@@ -142,6 +142,23 @@ def format_region_table(regions: dict[str, list[RegionScores]]) -> str:
             f"| {LABELS.get(method, method)} | {len(found)} | {target.mean():.3f} "
             f"| {output.mean():.3f} | {np.mean(output - target):+.3f} "
             f"| {np.mean(np.abs(output - target)):.3f} | {mae:.1f} |"
+        )
+    lines += [
+        "",
+        f"At their edges: mean luminance within {EDGE_PX} px inside minus within {EDGE_PX} px "
+        "outside, per image:",
+        "| method | images | target step | output step | diff |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for method, found in regions.items():
+        steps = np.array([(r.target_step, r.output_step) for r in found])
+        steps = steps[~np.isnan(steps).any(axis=1)]
+        if not len(steps):
+            continue
+        target_step, output_step = steps.mean(axis=0)
+        lines.append(
+            f"| {LABELS.get(method, method)} | {len(steps)} | {target_step:+.3f} "
+            f"| {output_step:+.3f} | {output_step - target_step:+.3f} |"
         )
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from training.clipped_regions import _components, fully_clipped, region_scores
+from training.clipped_regions import EDGE_PX, _components, _grow, fully_clipped, region_scores
 
 
 def _flood_sizes(mask: np.ndarray) -> list[int]:
@@ -64,3 +64,32 @@ def test_region_scores_compare_output_and_target_there() -> None:
     assert scores.output_luminance == pytest.approx(200 / 255)
     assert scores.mae_levels == pytest.approx(30.0)
     assert region_scores(np.full_like(source, 10), output, target) is None
+
+
+def test_grow_reaches_its_distance_diagonals_included_and_never_wraps() -> None:
+    mask = np.zeros((9, 9), dtype=bool)
+    mask[4, 4] = True
+    grown = _grow(mask, 2)
+    assert grown[2:7, 2:7].all() and grown.sum() == 25
+    edge = np.zeros((9, 9), dtype=bool)
+    edge[0, 0] = True
+    assert _grow(edge, 1).sum() == 4  # nothing wraps round to the far rows or columns
+
+
+def test_edge_step_compares_the_rim_with_what_lies_just_outside() -> None:
+    source = np.full((64, 64, 3), 100, dtype=np.uint8)
+    source[:32] = 255  # the top half clipped: its edge is row 31 against row 32
+    # A target with a hard edge there (a window against a wall) ...
+    hard = np.full_like(source, 120)
+    hard[:32] = 240
+    # ... and an output that ramps across it: its rim darker, its surroundings lighter.
+    ramp = hard.copy()
+    ramp[32 - EDGE_PX : 32] = 200
+    ramp[32 : 32 + EDGE_PX] = 160
+    scores = region_scores(source, ramp, hard)
+    assert scores is not None
+    assert scores.target_step == pytest.approx((240 - 120) / 255)
+    assert scores.output_step == pytest.approx((200 - 160) / 255)
+    # A region that is the whole picture has no outside to step from.
+    whole = region_scores(np.full_like(source, 255), ramp, hard)
+    assert whole is not None and np.isnan(whole.target_step)

@@ -249,6 +249,8 @@ def test_fully_clipped_regions_get_their_own_table(
     # Identity returns 255 where the target is 220: 35 levels, luminance 1.0 against 0.863.
     assert "| identity (input returned) | 1 | 0.863 | 1.000 | +0.137 | 0.137 | 35.0 |" in printed
     assert "| checkpoint, told ev | 1 |" in printed
+    # The target steps from 120 to 220 at the region's edge; identity from 200 to 255.
+    assert "| identity (input returned) | 1 | +0.392 | +0.216 | -0.176 |" in printed
     # Every row's error by clip band: the 1,024 clipped pixels of 4,096 are every channel
     # clipped, the rest below the mask.
     assert "shares of the pixels: 75.0%, 0.0%, 0.0%, 25.0%" in printed
